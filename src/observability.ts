@@ -1,0 +1,51 @@
+/**
+ * Structured logs and CloudWatch metrics (EMF) through Powertools for AWS Lambda.
+ * Metric names are constants here because the CDK alarms and dashboard (lib/) refer to them.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+/** CloudWatch namespace of every tally metric. Each function adds the dimension `service`. */
+export const METRIC_NAMESPACE = 'Tally';
+
+/** The `service` dimension value of each function. */
+export const SERVICES = { ingest: 'ingest', aggregator: 'aggregator', query: 'query', outbox: 'outbox' } as const;
+
+export const METRICS = {
+  /** ingest: events durably queued. */
+  EventsAccepted: 'EventsAccepted',
+  /** ingest: requests answered 4xx, with dimension `reason` (invalid_request, unauthorized, payload_too_large, not_found). */
+  RequestsRejected: 'RequestsRejected',
+  /** ingest: milliseconds spent in SQS sends per request. */
+  QueueSendLatency: 'QueueSendLatency',
+  /** ingest: requests answered 503 because the queue refused or was unreachable. */
+  QueueSendFailures: 'QueueSendFailures',
+  /** aggregator: SQS messages counted for the first time. */
+  MessagesCounted: 'MessagesCounted',
+  /** aggregator: redelivered messages recognised as already counted. */
+  MessagesDuplicate: 'MessagesDuplicate',
+  /** aggregator: messages reported as batch item failures (retried, then dead-lettered). */
+  MessagesFailed: 'MessagesFailed',
+  /** aggregator: calls added to the counters. */
+  CallsCounted: 'CallsCounted',
+  /** aggregator: counter items updated (DynamoDB writes). */
+  AggregatedKeys: 'AggregatedKeys',
+  /** aggregator/outbox: events delivered to PostHog. */
+  BatchEventsSent: 'BatchEventsSent',
+  /** aggregator/outbox: events whose delivery to PostHog failed (kept in the outbox). */
+  BatchEventsFailed: 'BatchEventsFailed',
+  /** outbox: ledgers still waiting for PostHog after a drain. */
+  OutboxBacklog: 'OutboxBacklog',
+} as const;
+
+export { MetricUnit };
+
+/** A logger for one function. Log level from POWERTOOLS_LOG_LEVEL (default INFO). */
+export function createLogger(service: string): Logger {
+  return new Logger({ serviceName: service });
+}
+
+/** Metrics for one function; flushed by the handler after each invocation. */
+export function createMetrics(service: string): Metrics {
+  return new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service });
+}
