@@ -1,0 +1,171 @@
+/**
+ * Stage 2 of ingest: validate with zod. Every problem is reported with its JSON path, so a client
+ * learns all that is wrong with a batch in one answer. Limits follow PostHog's capture.
+ */
+import { z } from 'zod';
+import { BadRequestError, type FieldProblem } from '../errors';
+
+export const MAX_BATCH_EVENTS = 1000;
+export const MAX_NAME_LENGTH = 200;
+
+/** A distinct id: string or finite number (stringified), 1–200 characters after trimming nothing. */
+const distinctId = z
+  .union([z.string(), z.number().refine(Number.isFinite, 'must be a finite number')], {
+    error: (i) => (i.input === undefined ? 'is required' : 'must be a string or a number'),
+  })
+  .transform((v) => (typeof v === 'number' ? String(v) : v))
+  .pipe(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`),
+  );
+
+const eventName = z
+  .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+  .min(1, 'must not be empty')
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`);
+
+/** ISO-8601 string or epoch milliseconds → epoch ms. */
+const timestamp = z
+  .union([z.string(), z.number()], { error: 'must be an ISO-8601 string or epoch milliseconds' })
+  .transform((v, ctx) => {
+    const ms = typeof v === 'number' ? v : Date.parse(v);
+    if (!Number.isFinite(ms) || ms < 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 string or epoch milliseconds' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const uuid = z.guid({ error: 'must be a UUID' });
+const properties = z.record(z.string(), z.unknown(), { error: 'must be an object' });
+
+/** One event of the native API. */
+export const nativeEventSchema = z.object({
+  distinctId,
+  event: eventName.default('api_call'),
+  properties: properties.optional(),
+  timestamp: timestamp.optional(),
+  uuid: uuid.optional(),
+});
+export type NativeEvent = z.infer<typeof nativeEventSchema>;
+
+const nativeBatchSchema = z.object({
+  batch: z
+    .array(z.unknown(), { error: 'must be an array of events' })
+    .min(1, 'must hold at least one event')
+    .max(MAX_BATCH_EVENTS, `must hold at most ${MAX_BATCH_EVENTS} events`),
+});
+
+/** One PostHog capture event (posthog-node, posthog-js, any SDK). */
+const posthogEventSchema = z
+  .object({
+    event: eventName,
+    distinct_id: distinctId.optional(),
+    properties: properties.optional(),
+    timestamp: timestamp.optional(),
+    offset: z.number().nonnegative().optional(),
+    uuid: uuid.optional(),
+    $set: properties.optional(),
+    $set_once: properties.optional(),
+  })
+  .transform((e, ctx) => {
+    // PostHog takes the distinct id from the event, else from its properties.
+    let id = e.distinct_id;
+    if (id === undefined) {
+      const fromProps = e.properties?.distinct_id ?? e.properties?.$distinct_id;
+      const r = distinctId.safeParse(fromProps);
+      if (!r.success) {
+        ctx.addIssue({ code: 'custom', path: ['distinct_id'], message: r.error.issues[0]!.message });
+        return z.NEVER;
+      }
+      id = r.data;
+    }
+    return { ...e, distinct_id: id };
+  });
+export type PostHogCaptureEvent = z.infer<typeof posthogEventSchema>;
+
+function problems(err: z.ZodError, prefix: (string | number)[]): FieldProblem[] {
+  return err.issues.map((i) => ({ path: [...prefix, ...i.path].join('.') || '(body)', message: i.message }));
+}
+
+/** Parses a native body (one event or `{batch:[…]}`); throws a 400 listing every bad field. */
+export function parseNativeBody(body: unknown): NativeEvent[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new BadRequestError('body must be a JSON object: one event or {"batch": [...]}');
+  }
+  if ('batch' in body) {
+    const b = nativeBatchSchema.safeParse(body);
+    if (!b.success) throw new BadRequestError('invalid batch', problems(b.error, []));
+    return parseEach(b.data.batch, nativeEventSchema, ['batch']);
+  }
+  const r = nativeEventSchema.safeParse(body);
+  if (!r.success) throw new BadRequestError('invalid event', problems(r.error, []));
+  return [r.data];
+}
+
+/** The events and the token of a PostHog capture body. */
+export interface PostHogBody {
+  events: PostHogCaptureEvent[];
+  token?: string;
+  sentAt?: number;
+}
+
+/** Parses `{api_key|token, batch}`, a single event, or an array of events. */
+export function parsePostHogBody(body: unknown): PostHogBody {
+  let items: unknown[];
+  let token: unknown;
+  let sentAt: unknown;
+  if (Array.isArray(body)) {
+    items = body;
+  } else if (body !== null && typeof body === 'object') {
+    const o = body as Record<string, unknown>;
+    token = o.api_key ?? o.token ?? o.$token;
+    sentAt = o.sent_at;
+    if ('batch' in o) {
+      if (!Array.isArray(o.batch)) throw new BadRequestError('invalid batch', [{ path: 'batch', message: 'must be an array of events' }]);
+      items = o.batch;
+    } else {
+      items = [o];
+    }
+  } else {
+    throw new BadRequestError('body must be a JSON object or an array of events');
+  }
+  if (items.length === 0) throw new BadRequestError('no events in the body');
+  const prefix = Array.isArray(body) ? [] : ['batch'];
+  const events = parseEach(items, posthogEventSchema, items.length === 1 && !Array.isArray(body) && !('batch' in (body as object)) ? [] : prefix);
+  if (token === undefined) {
+    const first = items[0] as Record<string, unknown> | undefined;
+    const props = first?.properties as Record<string, unknown> | undefined;
+    token = first?.api_key ?? first?.token ?? first?.$token ?? props?.token ?? props?.$token;
+  }
+  const sentMs = typeof sentAt === 'string' || typeof sentAt === 'number' ? timestamp.safeParse(sentAt) : undefined;
+  return {
+    events,
+    token: typeof token === 'string' ? token : undefined,
+    sentAt: sentMs?.success ? sentMs.data : undefined,
+  };
+}
+
+function parseEach<S extends z.ZodType>(items: unknown[], schema: S, prefix: (string | number)[]): z.infer<S>[] {
+  const out: z.infer<S>[] = new Array(items.length);
+  const bad: FieldProblem[] = [];
+  let badEvents = 0;
+  const single = items.length === 1 && prefix.length === 0;
+  for (let i = 0; i < items.length; i++) {
+    const r = schema.safeParse(items[i]);
+    if (r.success) out[i] = r.data;
+    else {
+      badEvents++;
+      bad.push(...problems(r.error, single ? [] : [...prefix, i]));
+    }
+  }
+  if (bad.length > 0) {
+    throw new BadRequestError(
+      single ? 'invalid event' : `${badEvents} of ${items.length} events are invalid; nothing was accepted`,
+      bad.slice(0, 100),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,69 @@
+/**
+ * Packs events into as few SQS messages as fit, and messages into as few SendMessageBatch calls as
+ * SQS allows (≤ 10 entries, ≤ 1 MiB per call). Each message id is a digest of its events' uuids, so a
+ * client that retries with the same uuids produces the same message ids and the aggregator counts
+ * them once.
+ */
+import { PayloadTooLargeError } from '../errors';
+import type { QueuedEvent } from '../types';
+import { digest } from '../util/ids';
+
+/** SQS limits. */
+export const SQS_MAX_BATCH_ENTRIES = 10;
+export const SQS_MAX_BATCH_BYTES = 1024 * 1024;
+
+export interface PackedMessage {
+  id: string;
+  body: string;
+  events: number;
+}
+
+const HEAD = '{"v":1,"id":"';
+// `{"v":1,"id":"<22 chars>","events":[` + `]}`
+const OVERHEAD = HEAD.length + 22 + '","events":['.length + 2;
+
+/** Serialises events into message bodies of at most `maxBytes` bytes each. */
+export function packMessages(events: readonly QueuedEvent[], maxBytes: number): PackedMessage[] {
+  const out: PackedMessage[] = [];
+  let parts: string[] = [];
+  let uuids: string[] = [];
+  let size = OVERHEAD;
+  const flush = (): void => {
+    if (parts.length === 0) return;
+    const id = digest(uuids.join(','));
+    out.push({ id, body: `${HEAD}${id}","events":[${parts.join(',')}]}`, events: parts.length });
+    parts = [];
+    uuids = [];
+    size = OVERHEAD;
+  };
+  for (const e of events) {
+    const json = JSON.stringify(e);
+    const bytes = Buffer.byteLength(json);
+    if (OVERHEAD + bytes > maxBytes) throw new PayloadTooLargeError(maxBytes - OVERHEAD);
+    if (size + bytes + 1 > maxBytes) flush();
+    parts.push(json);
+    uuids.push(e.uuid);
+    size += bytes + 1;
+  }
+  flush();
+  return out;
+}
+
+/** Groups messages into SendMessageBatch calls: ≤ 10 entries and ≤ 1 MiB of bodies each. */
+export function groupIntoCalls(messages: readonly PackedMessage[], maxCallBytes = SQS_MAX_BATCH_BYTES): PackedMessage[][] {
+  const calls: PackedMessage[][] = [];
+  let cur: PackedMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const b = Buffer.byteLength(m.body);
+    if (cur.length === SQS_MAX_BATCH_ENTRIES || (cur.length > 0 && bytes + b > maxCallBytes)) {
+      calls.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(m);
+    bytes += b;
+  }
+  if (cur.length > 0) calls.push(cur);
+  return calls;
+}
