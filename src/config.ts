@@ -85,3 +85,17 @@ export const loadAggregatorConfig = (env: Record<string, string | undefined> = p
   parse(aggregatorConfigSchema, env);
 export const loadQueryConfig = (env: Record<string, string | undefined> = process.env): QueryConfig =>
   parse(queryConfigSchema, env);
+
+/** `npm start`: the whole pipeline on one machine. */
+export const localConfigSchema = posthog.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The key local clients present; made and kept in the data directory when unset. */
+  TALLY_API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** SQS batching window of the local poller, like the event source mapping's. */
+  TALLY_BATCH_WINDOW_SECONDS: z.coerce.number().min(0).max(300).default(1),
+  TALLY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Where DynamoDB and SQS data and the local PostHog JSONL live; a restart loses nothing. */
+  TALLY_DATA_DIR: z.string().min(1).default('.tally'),
+});
+export type LocalConfig = z.infer<typeof localConfigSchema>;
+export const loadLocalConfig = (env: Record<string, string | undefined> = process.env): LocalConfig => parse(localConfigSchema, env);

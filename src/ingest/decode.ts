@@ -10,7 +10,6 @@ import { BadRequestError, PayloadTooLargeError } from '../errors';
 export interface RawBody {
   body?: string;
   isBase64Encoded?: boolean;
-  contentType?: string;
   /** `compression` query parameter as PostHog SDKs send it (gzip-js, base64, lz64). */
   compression?: string;
 }
@@ -56,8 +55,9 @@ function parseText(text: string, raw: RawBody): unknown {
     throw new BadRequestError('compression lz64 is not supported: send gzip (gzip-js) or plain JSON');
   }
   let json = text;
-  // Form bodies: data=<json or base64 json> (posthog-js fallback transports).
-  if (raw.contentType?.startsWith('application/x-www-form-urlencoded') || (text.startsWith('data=') && !text.startsWith('data={'))) {
+  // Form bodies: data=<json or base64 json> (posthog-js fallback transports). A JSON body sent with
+  // curl's default form content type is still JSON.
+  if (text.startsWith('data=')) {
     const data = new URLSearchParams(text).get('data');
     if (data === null) throw new BadRequestError('form body without a data field');
     json = data;

@@ -63,7 +63,6 @@ export function createIngest(deps: IngestDeps): (event: APIGatewayProxyEventV2) 
     const raw = {
       body: event.body,
       isBase64Encoded: event.isBase64Encoded,
-      contentType: headers['content-type'],
       compression: event.queryStringParameters?.compression,
     };
 

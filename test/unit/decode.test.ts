@@ -25,7 +25,11 @@ describe('decodeBody', () => {
   it('accepts base64 form bodies (data=…) as older posthog-js sends', () => {
     const data = Buffer.from(JSON.stringify({ event: 'e', distinct_id: 'u' })).toString('base64');
     const body = `data=${encodeURIComponent(data)}`;
-    expect(decodeBody({ body, contentType: 'application/x-www-form-urlencoded', compression: 'base64' }, 10_000)).toEqual({ event: 'e', distinct_id: 'u' });
+    expect(decodeBody({ body, compression: 'base64' }, 10_000)).toEqual({ event: 'e', distinct_id: 'u' });
+  });
+
+  it('parses JSON sent with a form content type (curl without -H) as JSON', () => {
+    expect(decodeBody({ body: '{"distinctId":"u"}' }, 1000)).toEqual({ distinctId: 'u' });
   });
 
   it('rejects a gzip bomb with 413 after decompression, not out of memory', () => {

@@ -1,0 +1,175 @@
+/**
+ * The whole pipeline in one process, with the same handlers as in AWS: an HTTP front building API
+ * Gateway v2 events, dynalite (DynamoDB wire protocol), fauxqs (SQS wire protocol), a poller that
+ * behaves like the SQS event source, and the outbox job on a timer. `npm start` and the end-to-end
+ * tests both use it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { createAggregatorHandler } from '../functions/aggregator/handler';
+import { createIngestHandler } from '../functions/ingest/handler';
+import { createOutboxHandler } from '../functions/outbox/handler';
+import { createQueryHandler } from '../functions/query/handler';
+import type { RunReport } from '../src/aggregate/aggregator';
+import { matchIngestRoute } from '../src/ingest/ingest';
+import { SqsEventQueue } from '../src/queue/sqs';
+import { createDynamoClient, createSqsClient } from '../src/runtime';
+import type { PostHogSink } from '../src/sink/types';
+import { DynamoUsageStore } from '../src/store/dynamo';
+import { startFront, type Front } from './apigw';
+import { ensureResources, startDynamo, startSqs, type Emulator } from './emulators';
+import { createLambdaContext, SqsPoller } from './poller';
+
+export interface LocalStackOptions {
+  port: number;
+  /** Persist DynamoDB and SQS data here; in memory when unset. */
+  dataDir?: string;
+  apiKey: string;
+  sink: PostHogSink;
+  batchSize: number;
+  batchWindowMs: number;
+  /** Concurrent aggregator invocations. */
+  concurrency: number;
+  /** Queue visibility timeout: how long a failed message waits before it is retried. */
+  visibilityTimeoutSeconds: number;
+  /** Claims older than this are taken over (must exceed an aggregator run, stay below visibility). */
+  staleSeconds: number;
+  maxReceiveCount: number;
+  /** How often the outbox job runs. */
+  outboxIntervalMs: number;
+  region: string;
+  onReport?: (r: RunReport) => void;
+  log?: (line: string) => void;
+}
+
+export const localStackDefaults = {
+  port: 3000,
+  batchSize: 1000,
+  batchWindowMs: 1000,
+  concurrency: 2,
+  visibilityTimeoutSeconds: 30,
+  staleSeconds: 20,
+  maxReceiveCount: 5,
+  outboxIntervalMs: 5000,
+  region: 'us-east-1',
+} satisfies Partial<LocalStackOptions>;
+
+export interface LocalStack {
+  url: string;
+  apiKey: string;
+  queueUrl: string;
+  dlqUrl: string;
+  tableName: string;
+  dynamoEndpoint: string;
+  sqsEndpoint: string;
+  store: DynamoUsageStore;
+  poller: SqsPoller;
+  /** Runs the outbox job now. */
+  drainOutbox(): ReturnType<ReturnType<typeof createOutboxHandler>>;
+  /** Waits until the queue is empty and nothing is in flight. */
+  settle(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const TABLE = 'tally';
+
+export async function startLocalStack(options: Partial<LocalStackOptions> & Pick<LocalStackOptions, 'apiKey' | 'sink'>): Promise<LocalStack> {
+  const o = { ...localStackDefaults, ...options };
+  const dir = (name: string) => {
+    if (!o.dataDir) return undefined;
+    const d = join(o.dataDir, name);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    const dynamo: Emulator = await startDynamo({ port: 0, dataDir: dir('dynamodb') });
+    started.push(dynamo);
+    const sqs: Emulator = await startSqs({ port: 0, dataDir: dir('sqs'), region: o.region });
+    started.push(sqs);
+    const res = await ensureResources({
+      dynamoEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqs.endpoint,
+      region: o.region,
+      tableName: TABLE,
+      queueName: 'tally-events',
+      dlqName: 'tally-events-dlq',
+      maxReceiveCount: o.maxReceiveCount,
+      visibilityTimeoutSeconds: o.visibilityTimeoutSeconds,
+    });
+    const aws = { AWS_REGION: o.region, TALLY_SQS_ENDPOINT: sqs.endpoint, TALLY_DYNAMODB_ENDPOINT: dynamo.endpoint };
+    const sqsClient = createSqsClient(aws);
+    const dbClient = createDynamoClient(aws);
+    started.push({ stop: async () => (sqsClient.destroy(), dbClient.destroy()) });
+    const store = new DynamoUsageStore(dbClient, { tableName: TABLE });
+    const core = { store, sink: o.sink, staleMs: o.staleSeconds * 1000 };
+
+    const ingest = createIngestHandler({ queue: new SqsEventQueue(sqsClient, { queueUrl: res.queueUrl }), apiKeys: [o.apiKey] });
+    const query = createQueryHandler({ store, apiKeys: [o.apiKey] });
+    const aggregator = createAggregatorHandler({ ...core, onReport: o.onReport, log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`) });
+    const outbox = createOutboxHandler(core);
+
+    const context = createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region });
+    const front: Front = await startFront({
+      port: o.port,
+      route: (event: APIGatewayProxyEventV2) =>
+        matchIngestRoute(event.requestContext.http.method, event.rawPath) ? ingest(event, context) : query(event, context),
+    });
+    started.push(front);
+
+    const poller = new SqsPoller({
+      queueUrl: res.queueUrl,
+      queueArn: res.queueArn,
+      sqs: sqsClient,
+      region: o.region,
+      handler: aggregator,
+      batchSize: o.batchSize,
+      maximumBatchingWindowMs: o.batchWindowMs,
+      concurrency: o.concurrency,
+      timeoutMs: Math.floor((o.staleSeconds * 1000) / 2),
+      onError: (err, kind) => o.log?.(`[poller] ${kind} error: ${String(err)}`),
+    });
+    await poller.start();
+    started.push(poller);
+
+    let draining: Promise<unknown> = Promise.resolve();
+    const drainOutbox = (): ReturnType<typeof outbox> => {
+      const p = draining.then(() => outbox());
+      draining = p.catch(() => undefined);
+      return p;
+    };
+    const timer = setInterval(() => {
+      drainOutbox().catch((err) => o.log?.(`[outbox] ${String(err)}`));
+    }, o.outboxIntervalMs);
+    timer.unref();
+    started.push({
+      stop: async () => {
+        clearInterval(timer);
+        await draining;
+      },
+    });
+
+    return {
+      url: front.url,
+      apiKey: o.apiKey,
+      queueUrl: res.queueUrl,
+      dlqUrl: res.dlqUrl,
+      tableName: TABLE,
+      dynamoEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqs.endpoint,
+      store,
+      poller,
+      drainOutbox,
+      settle: (timeoutMs = 60_000) => poller.drain(timeoutMs),
+      stop: async () => {
+        // Front first (no new work), then the outbox timer, the poller's batch in flight, the emulators.
+        await front.stop();
+        for (const s of started.reverse()) if (s !== front) await s.stop();
+      },
+    };
+  } catch (err) {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `npm start`: tally on one machine, no AWS account, no Docker. See README "Run it locally".
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, loadLocalConfig } from '../src/config';
+import { PostHogNodeSink } from '../src/sink/posthog';
+import { PrintSink } from '../src/sink/print';
+import { startLocalStack } from './stack';
+
+async function main(): Promise<void> {
+  const c = loadLocalConfig();
+  const dataDir = resolve(c.TALLY_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+
+  // The local key: from the environment, else made once and kept with the data.
+  const keyFile = join(dataDir, 'local-api-key');
+  let apiKey = c.TALLY_API_KEY;
+  if (!apiKey) {
+    if (!existsSync(keyFile)) writeFileSync(keyFile, `tally_local_${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+    apiKey = readFileSync(keyFile, 'utf8').trim();
+  }
+
+  const jsonl = join(dataDir, 'posthog-events.jsonl');
+  const sink = c.POSTHOG_API_KEY
+    ? new PostHogNodeSink({ apiKey: c.POSTHOG_API_KEY, host: c.POSTHOG_HOST, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT })
+    : new PrintSink(jsonl);
+
+  const stack = await startLocalStack({
+    port: c.PORT,
+    dataDir,
+    apiKey,
+    sink,
+    batchSize: c.TALLY_BATCH_SIZE,
+    batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
+    log: (line) => console.error(line),
+    onReport: (r) => {
+      if (r.counted + r.duplicates + r.failures.length > 0) {
+        console.log(`aggregated ${r.counted} message(s), ${r.calls} call(s), ${r.keys} counter write(s)` + (r.failures.length ? `, ${r.failures.length} to retry` : '') + (r.sendFailed ? `, ${r.sendFailed} PostHog event(s) kept in the outbox` : ''));
+      }
+    },
+  });
+
+  console.log(`
+tally is running at ${stack.url}
+  API key:   ${apiKey}   (${c.TALLY_API_KEY ? 'from TALLY_API_KEY' : `kept in ${keyFile}`})
+  data:      ${dataDir}  (DynamoDB ${stack.dynamoEndpoint}, SQS ${stack.sqsEndpoint})
+  PostHog:   ${c.POSTHOG_API_KEY ? c.POSTHOG_HOST : `not configured: batch events are printed and appended to ${jsonl}`}
+
+Try it:
+  curl -s -X POST ${stack.url}/v1/usage -H 'authorization: Bearer ${apiKey}' \\
+    -H 'content-type: application/json' -d '{"distinctId":"user-1","event":"big_route"}'
+  curl -s '${stack.url}/v1/usage?event=big_route&granularity=minute' -H 'authorization: Bearer ${apiKey}'
+`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: finishing work in flight…`);
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});
