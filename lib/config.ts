@@ -1,0 +1,125 @@
+/**
+ * Deployment configuration: CDK context first (`-c key=value` or cdk.json), then an environment
+ * variable (`TALLY_<KEY_IN_SNAKE_CASE>`), then the default below. Every value is validated here, so a
+ * typo fails `cdk synth` with a message naming the key instead of producing a broken stack.
+ *
+ * docs/DEPLOY.md documents the same table; `CONTEXT_KEYS` is the single source of truth for it.
+ */
+import { z } from 'zod';
+
+/** CloudWatch Logs accepts only these retention periods (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z
+  .object({
+    /** Stage name: part of the stack name (`Tally-<stage>`), function names and the default secret name. */
+    stage: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and "-", starting with a letter, at most 20 characters')
+      .default('dev'),
+    /** PostHog ingestion host the aggregator and outbox deliver batch events to. */
+    posthogHost: z.url().default('https://us.i.posthog.com'),
+    /** Secrets Manager name of the PostHog project key (you create it; see DEPLOY.md). Default tally/<stage>/posthog-api-key. */
+    posthogSecretName: z.string().min(1).optional(),
+    /** Secrets Manager name of the client API keys (comma-separated). Unset: the stack creates a generated one. */
+    apiKeysSecretName: z.string().min(1).optional(),
+    /** API Gateway stage throttle: steady requests per second across all routes. */
+    throttleRate: int(1, 1_000_000).default(5000),
+    /** API Gateway stage throttle: burst (token bucket size). */
+    throttleBurst: int(1, 1_000_000).default(2500),
+    /** SQS → aggregator: most messages per invocation (≤ 10 without a batching window). */
+    batchSize: int(1, 10_000).default(10_000),
+    /** SQS → aggregator: seconds Lambda waits to fill a batch (0–300). */
+    batchWindowSeconds: int(0, 300).default(5),
+    /** SQS → aggregator: most concurrent aggregator invocations (2–1,000). */
+    maxConcurrency: int(2, 1000).default(50),
+    /** Minutes between outbox runs that resend unsent PostHog events when traffic is idle. */
+    outboxScheduleMinutes: int(1, 60).default(5),
+    /** E-mail address subscribed to the alarm topic (confirm the subscription e-mail). Unset: no subscription. */
+    alarmEmail: z.email().optional(),
+    /** What happens to the table, API-keys secret and log groups on `cdk destroy`. */
+    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+    /** CloudWatch Logs retention for function and access logs. */
+    logRetentionDays: z.coerce
+      .number()
+      .int()
+      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
+      .default(30),
+    /** Powertools log level of every function. */
+    logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    /** Days minute-level counters are kept (DynamoDB TTL). */
+    minuteTtlDays: int(1, 3650).default(14),
+    /** Alarm: age in seconds of the oldest queued message. */
+    queueAgeAlarmSeconds: int(60, 1_209_600).default(600),
+    /** Alarm: ingest p99 duration in milliseconds. */
+    ingestP99AlarmMs: int(10, 10_000).default(1000),
+    /** Alarm: API 5xx responses as a percentage of requests. */
+    api5xxAlarmPercent: z.coerce.number().gt(0).max(100).default(1),
+    /** Alarm: ledgers still unsent to PostHog after an outbox run. */
+    outboxBacklogAlarm: int(1, 1_000_000).default(1),
+  })
+  .superRefine((c, ctx) => {
+    if (c.batchSize > 10 && c.batchWindowSeconds < 1) {
+      ctx.addIssue({ code: 'custom', path: ['batchWindowSeconds'], message: 'must be at least 1 when batchSize is above 10 (SQS event source rule)' });
+    }
+  });
+
+export type TallyConfig = Omit<z.infer<typeof schema>, 'posthogSecretName'> & {
+  /** Always set: defaults to tally/<stage>/posthog-api-key. */
+  posthogSecretName: string;
+};
+
+export type ContextKey = keyof z.infer<typeof schema>;
+export const CONTEXT_KEYS = Object.keys(schema.shape) as ContextKey[];
+
+/** `batchWindowSeconds` → `TALLY_BATCH_WINDOW_SECONDS`. */
+export function envVarFor(key: string): string {
+  return `TALLY_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toUpperCase()}`;
+}
+
+/** Thrown when context or environment holds an invalid value; names every bad key. */
+export class DeployConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid tally deploy configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'DeployConfigError';
+  }
+}
+
+/**
+ * Reads the configuration. `context(key)` is `node.tryGetContext`; `env` is `process.env`.
+ * Empty strings count as unset, so `-c alarmEmail=` turns a value from the environment off.
+ */
+export function readConfig(
+  context: (key: string) => unknown,
+  env: Record<string, string | undefined> = process.env,
+): TallyConfig {
+  const input: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  for (const key of CONTEXT_KEYS) {
+    const fromContext = context(key);
+    if (fromContext !== undefined && fromContext !== null) {
+      sources[key] = `context "${key}"`;
+      if (fromContext !== '') input[key] = fromContext;
+      continue;
+    }
+    const fromEnv = env[envVarFor(key)];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      input[key] = fromEnv;
+      sources[key] = `environment ${envVarFor(key)}`;
+    }
+  }
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    throw new DeployConfigError(
+      r.error.issues.map((i) => {
+        const key = String(i.path[0] ?? '(config)');
+        return `${key} (${sources[key] ?? 'default'}): ${i.message}`;
+      }),
+    );
+  }
+  return { ...r.data, posthogSecretName: r.data.posthogSecretName ?? `tally/${r.data.stage}/posthog-api-key` };
+}

@@ -1,0 +1,337 @@
+/**
+ * Monitoring: CloudWatch alarms to an SNS topic (optionally e-mailed) and one dashboard with the four
+ * golden signals (traffic, latency, errors, saturation) and tally's own metrics.
+ *
+ * tally's metrics come from the functions as EMF log lines (Powertools), namespace `Tally`, dimension
+ * `service`; names are the constants of src/observability.ts so a rename cannot silently break an alarm.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { METRIC_NAMESPACE, METRICS, SERVICES } from '../src/observability';
+import type { TallyConfig } from './config';
+import type { TallyFunction } from './tally-function';
+
+export interface MonitoringProps {
+  readonly config: TallyConfig;
+  readonly api: apigw.IHttpApi;
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly table: dynamodb.ITable;
+  readonly ingest: TallyFunction;
+  readonly query: TallyFunction;
+  readonly aggregator: TallyFunction;
+  readonly outbox: TallyFunction;
+}
+
+type Service = (typeof SERVICES)[keyof typeof SERVICES];
+
+/** A tally metric (namespace Tally, dimension service). */
+export function tallyMetric(
+  name: keyof typeof METRICS,
+  service: Service,
+  statistic: string,
+  period: Duration = Duration.minutes(5),
+  label?: string,
+): cw.Metric {
+  return new cw.Metric({
+    namespace: METRIC_NAMESPACE,
+    metricName: METRICS[name],
+    dimensionsMap: { service },
+    statistic,
+    period,
+    label: label ?? `${service} ${METRICS[name]}`,
+  });
+}
+
+const FIVE_MIN = Duration.minutes(5);
+const ONE_MIN = Duration.minutes(1);
+
+export class Monitoring extends Construct {
+  readonly topic: sns.Topic;
+  readonly dashboard: cw.Dashboard;
+  readonly alarms: Record<string, cw.Alarm> = {};
+  readonly dashboardName: string;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const { config, api, queue, deadLetterQueue: dlq, ingest, aggregator, outbox } = props;
+    const prefix = `tally-${config.stage}`;
+    this.dashboardName = prefix;
+
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `tally ${config.stage} alarms`,
+      enforceSSL: true,
+    });
+    // No server-side encryption on purpose: notifications carry only alarm names and metric values, and
+    // CloudWatch can publish to an encrypted topic only through a customer managed KMS key ($1/month).
+    if (config.alarmEmail) this.topic.addSubscription(new subs.EmailSubscription(config.alarmEmail));
+
+    const action = new cwActions.SnsAction(this.topic);
+    const alarm = (key: string, props: cw.AlarmProps): cw.Alarm => {
+      const a = new cw.Alarm(this, key, { ...props, alarmName: `${prefix}-${props.alarmName}` });
+      a.addAlarmAction(action);
+      a.addOkAction(action);
+      this.alarms[key] = a;
+      return a;
+    };
+    const outboxPeriod = Duration.minutes(Math.max(5, config.outboxScheduleMinutes));
+
+    // --- Pipeline health -------------------------------------------------------------------------------
+    alarm('DlqNotEmpty', {
+      alarmName: 'dlq-not-empty',
+      alarmDescription:
+        'Messages the aggregator failed 5 times are in the dead-letter queue: their usage is not counted yet. ' +
+        'Fix the cause (aggregator logs), then redrive the DLQ to the queue (docs/DEPLOY.md).',
+      metric: dlq.metricApproximateNumberOfMessagesVisible({ period: ONE_MIN, statistic: 'Maximum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('QueueOldestMessageAge', {
+      alarmName: 'queue-oldest-message-age',
+      alarmDescription: `The oldest queued message has waited over ${config.queueAgeAlarmSeconds} s for 3 minutes: the aggregator is failing, throttled or too slow (max concurrency ${config.maxConcurrency}).`,
+      metric: queue.metricApproximateAgeOfOldestMessage({ period: ONE_MIN, statistic: 'Maximum' }),
+      threshold: config.queueAgeAlarmSeconds,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('AggregatorErrors', {
+      alarmName: 'aggregator-errors',
+      alarmDescription: 'The aggregator failed whole invocations (crash, timeout or unhandled error); their batches are retried.',
+      metric: aggregator.fn.metricErrors({ period: FIVE_MIN, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('AggregatorThrottles', {
+      alarmName: 'aggregator-throttles',
+      alarmDescription: 'Aggregator invocations were throttled: the account or Region is out of Lambda concurrency.',
+      metric: aggregator.fn.metricThrottles({ period: FIVE_MIN, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    // --- Ingest and API ------------------------------------------------------------------------------
+    alarm('IngestErrors', {
+      alarmName: 'ingest-errors',
+      alarmDescription: 'Ingest invocations failed (crash, timeout or unhandled error): clients got 5xx.',
+      metric: ingest.fn.metricErrors({ period: FIVE_MIN, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('IngestThrottles', {
+      alarmName: 'ingest-throttles',
+      alarmDescription: 'Ingest invocations were throttled: clients got errors. Raise the Lambda concurrency quota (docs/DEPLOY.md).',
+      metric: ingest.fn.metricThrottles({ period: FIVE_MIN, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('IngestP99Duration', {
+      alarmName: 'ingest-p99-duration',
+      alarmDescription: `Ingest p99 duration above ${config.ingestP99AlarmMs} ms for 15 minutes: slow SQS sends or CPU-starved requests.`,
+      metric: ingest.fn.metricDuration({ period: FIVE_MIN, statistic: 'p99' }),
+      threshold: config.ingestP99AlarmMs,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('Api5xxRate', {
+      alarmName: 'api-5xx-rate',
+      alarmDescription: `More than ${config.api5xxAlarmPercent}% of API requests answered 5xx in 2 of 3 five-minute periods.`,
+      metric: new cw.MathExpression({
+        expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+        usingMetrics: {
+          errors: api.metricServerError({ period: FIVE_MIN, statistic: 'Sum' }),
+          requests: api.metricCount({ period: FIVE_MIN, statistic: 'Sum' }),
+        },
+        period: FIVE_MIN,
+        label: 'API 5xx %',
+      }),
+      threshold: config.api5xxAlarmPercent,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    // --- PostHog delivery ----------------------------------------------------------------------------
+    alarm('PosthogDeliveryFailures', {
+      alarmName: 'posthog-delivery-failures',
+      alarmDescription:
+        'PostHog refused or did not answer batch events for 15 minutes (aggregator and outbox). Events wait in ' +
+        'the outbox and are resent; check POSTHOG_HOST, the project key secret and PostHog status.',
+      metric: new cw.MathExpression({
+        expression: 'FILL(aggregator, 0) + FILL(outbox, 0)',
+        usingMetrics: {
+          aggregator: tallyMetric('BatchEventsFailed', SERVICES.aggregator, 'Sum'),
+          outbox: tallyMetric('BatchEventsFailed', SERVICES.outbox, 'Sum'),
+        },
+        period: FIVE_MIN,
+        label: 'PostHog batch events failed',
+      }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('OutboxBacklog', {
+      alarmName: 'outbox-backlog',
+      alarmDescription:
+        `At least ${config.outboxBacklogAlarm} ledger(s) still unsent to PostHog after 3 consecutive outbox runs: ` +
+        'batch events are delayed. See the outbox logs.',
+      metric: tallyMetric('OutboxBacklog', SERVICES.outbox, 'Maximum', outboxPeriod),
+      threshold: config.outboxBacklogAlarm,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('OutboxErrors', {
+      alarmName: 'outbox-errors',
+      alarmDescription: 'The scheduled outbox run failed twice in a row: unsent batch events are not being retried.',
+      metric: outbox.fn.metricErrors({ period: outboxPeriod, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    this.dashboard = this.buildDashboard(props, prefix);
+  }
+
+  private buildDashboard(props: MonitoringProps, name: string): cw.Dashboard {
+    const { config, api, queue, deadLetterQueue: dlq, table, ingest, query, aggregator, outbox } = props;
+    const fns = [ingest, aggregator, query, outbox];
+    const w = (title: string, left: cw.IMetric[], extra: Partial<cw.GraphWidgetProps> = {}) =>
+      new cw.GraphWidget({ title, left, width: 8, height: 6, ...extra });
+    const sum = (m: cw.Metric) => m.with({ statistic: 'Sum', period: FIVE_MIN });
+    const accountConcurrency = new cw.Metric({
+      namespace: 'AWS/Lambda',
+      metricName: 'ConcurrentExecutions',
+      statistic: 'Maximum',
+      period: ONE_MIN,
+      label: 'account (all functions)',
+    });
+
+    const d = new cw.Dashboard(this, 'Dashboard', { dashboardName: name, defaultInterval: Duration.hours(3) });
+    d.addWidgets(
+      new cw.TextWidget({
+        markdown:
+          `# tally ${config.stage}\n` +
+          'Rows: **traffic**, **latency**, **errors**, **saturation**. Tally metrics: namespace `Tally`, dimension `service`. ' +
+          'Runbook: docs/DEPLOY.md.',
+        width: 24,
+        height: 2,
+      }),
+    );
+    // Traffic
+    d.addWidgets(
+      w('API requests', [sum(api.metricCount())]),
+      w('Events accepted / calls counted', [
+        tallyMetric('EventsAccepted', SERVICES.ingest, 'Sum'),
+        tallyMetric('CallsCounted', SERVICES.aggregator, 'Sum'),
+        tallyMetric('MessagesCounted', SERVICES.aggregator, 'Sum'),
+        tallyMetric('AggregatedKeys', SERVICES.aggregator, 'Sum'),
+      ]),
+      w('Queue in / out, PostHog sent', [
+        queue.metricNumberOfMessagesSent({ period: FIVE_MIN, label: 'queue sent' }),
+        queue.metricNumberOfMessagesDeleted({ period: FIVE_MIN, label: 'queue deleted' }),
+        tallyMetric('BatchEventsSent', SERVICES.aggregator, 'Sum'),
+        tallyMetric('BatchEventsSent', SERVICES.outbox, 'Sum'),
+      ]),
+    );
+    // Latency
+    d.addWidgets(
+      w('API latency (ms)', [
+        api.metricLatency({ statistic: 'p50', period: FIVE_MIN, label: 'p50' }),
+        api.metricLatency({ statistic: 'p99', period: FIVE_MIN, label: 'p99' }),
+        api.metricIntegrationLatency({ statistic: 'p99', period: FIVE_MIN, label: 'integration p99' }),
+      ]),
+      w(
+        'Function duration p99 (ms), queue send p99 (ms)',
+        [
+          ...fns.map((f) => f.fn.metricDuration({ statistic: 'p99', period: FIVE_MIN, label: `${f.name} p99` })),
+          tallyMetric('QueueSendLatency', SERVICES.ingest, 'p99', FIVE_MIN, 'ingest queue send p99'),
+        ],
+        { leftAnnotations: [{ value: config.ingestP99AlarmMs, label: 'ingest p99 alarm' }] },
+      ),
+      w('Age of oldest queued message (s)', [queue.metricApproximateAgeOfOldestMessage({ period: ONE_MIN, statistic: 'Maximum' })], {
+        leftAnnotations: [{ value: config.queueAgeAlarmSeconds, label: 'alarm' }],
+      }),
+    );
+    // Errors
+    d.addWidgets(
+      w('API 4xx / 5xx', [sum(api.metricClientError()), sum(api.metricServerError())]),
+      w('Rejected requests by reason', [
+        new cw.MathExpression({
+          expression: `SEARCH('{${METRIC_NAMESPACE},reason,service} MetricName="${METRICS.RequestsRejected}"', 'Sum', 300)`,
+          usingMetrics: {},
+          label: '',
+          period: FIVE_MIN,
+        }),
+      ]),
+      w('Function errors, failed messages, DLQ', [
+        ...fns.map((f) => f.fn.metricErrors({ period: FIVE_MIN, statistic: 'Sum', label: `${f.name} errors` })),
+        tallyMetric('QueueSendFailures', SERVICES.ingest, 'Sum'),
+        tallyMetric('MessagesFailed', SERVICES.aggregator, 'Sum'),
+        tallyMetric('MessagesDuplicate', SERVICES.aggregator, 'Sum'),
+        tallyMetric('BatchEventsFailed', SERVICES.aggregator, 'Sum'),
+        tallyMetric('BatchEventsFailed', SERVICES.outbox, 'Sum'),
+        dlq.metricApproximateNumberOfMessagesVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'DLQ messages' }),
+      ]),
+    );
+    // Saturation
+    d.addWidgets(
+      w('Concurrent executions', [...fns.map((f) => f.fn.metric('ConcurrentExecutions', { statistic: 'Maximum', period: ONE_MIN, label: f.name })), accountConcurrency], {
+        leftAnnotations: [
+          { value: config.maxConcurrency, label: 'aggregator max concurrency' },
+          { value: 1000, label: 'default account quota' },
+        ],
+      }),
+      w('Throttles (Lambda, DynamoDB)', [
+        ...fns.map((f) => f.fn.metricThrottles({ period: FIVE_MIN, statistic: 'Sum', label: `${f.name} throttles` })),
+        table.metric('WriteThrottleEvents', { period: FIVE_MIN, statistic: 'Sum', label: 'DynamoDB write throttles' }),
+        table.metric('ReadThrottleEvents', { period: FIVE_MIN, statistic: 'Sum', label: 'DynamoDB read throttles' }),
+      ]),
+      w('Backlog: queue, in flight, outbox', [
+        queue.metricApproximateNumberOfMessagesVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'queued' }),
+        queue.metricApproximateNumberOfMessagesNotVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'in flight' }),
+        tallyMetric('OutboxBacklog', SERVICES.outbox, 'Maximum'),
+      ]),
+    );
+    d.addWidgets(
+      w('DynamoDB consumed capacity', [
+        table.metricConsumedWriteCapacityUnits({ period: FIVE_MIN, statistic: 'Sum', label: 'WCU' }),
+        table.metricConsumedReadCapacityUnits({ period: FIVE_MIN, statistic: 'Sum', label: 'RCU' }),
+      ]),
+      new cw.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 16, height: 6 }),
+    );
+    return d;
+  }
+
+  /** Console URL of the dashboard. */
+  dashboardUrl(): string {
+    const region = Stack.of(this).region;
+    return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboardName}`;
+  }
+}

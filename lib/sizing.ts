@@ -1,0 +1,87 @@
+/**
+ * Memory, timeouts and the numbers derived from them, chosen deliberately. Each value carries its
+ * reason; docs/DEPLOY.md repeats them. Lambda gives CPU in proportion to memory (1,769 MB = one vCPU)
+ * and bills GB-seconds, so memory buys latency for CPU-bound work and only costs for I/O waits.
+ */
+
+export interface FunctionSizing {
+  memoryMb: number;
+  timeoutSeconds: number;
+  why: string;
+}
+
+export const INGEST: FunctionSizing = {
+  memoryMb: 512,
+  timeoutSeconds: 10,
+  why:
+    'On the request path and CPU-bound (gunzip, JSON parse, schema validation, re-serialisation) plus one SQS send. ' +
+    '512 MB (~0.29 vCPU) halves the CPU part of latency and cold-start init against 256 MB for the same cost per ' +
+    'CPU-millisecond. 10 s: a normal request takes tens of ms; 10 s covers the SDK retrying a slow SQS send and ' +
+    'stays far below the 30 s API Gateway integration timeout, so a stuck call ends as an error, not a hung client.',
+};
+
+export const AGGREGATOR: FunctionSizing = {
+  memoryMb: 1024,
+  timeoutSeconds: 60,
+  why:
+    'Parses up to 10,000 messages (≤ 6 MB event) per batch, aggregates in memory and runs many DynamoDB updates in ' +
+    'parallel, then one PostHog delivery. 1 GB leaves heap headroom for a 6 MB event expanded into objects and ' +
+    '~0.58 vCPU for request signing at 32 parallel requests. 60 s covers the DynamoDB writes of a full batch plus the ' +
+    'bounded PostHog delivery (5 s request timeout × 2 attempts + 3 s retry delay ≈ 13 s); the queue visibility ' +
+    'timeout is derived from it.',
+};
+
+export const QUERY: FunctionSizing = {
+  memoryMb: 256,
+  timeoutSeconds: 10,
+  why:
+    'A few GetItem/Query calls and a small JSON answer: I/O-bound, so more memory would only cost more. 10 s bounds a ' +
+    'long paginated query below the API Gateway 30 s limit.',
+};
+
+export const OUTBOX: FunctionSizing = {
+  memoryMb: 512,
+  timeoutSeconds: 60,
+  why:
+    'Runs once per schedule tick, reads pending ledgers and resends them to PostHog: I/O-bound and off the request ' +
+    'path, 512 MB for a quick init. 60 s like the aggregator, so one claim-staleness threshold covers both.',
+};
+
+/** posthog-node settings the functions get; bounded so a PostHog outage cannot eat the aggregator timeout. */
+export const POSTHOG_REQUEST_TIMEOUT_MS = 5000;
+export const POSTHOG_FETCH_RETRY_COUNT = 1;
+/** posthog-node waits this long between retries. */
+export const POSTHOG_RETRY_DELAY_MS = 3000;
+
+/** Parallel DynamoDB requests per aggregator/outbox run (matches src/config.ts default). */
+export const DYNAMODB_CONCURRENCY = 32;
+
+/** Largest SQS message (1 MiB, the SQS maximum); ingest packs events up to this size. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+export const QUEUE_RETENTION_DAYS = 4;
+export const DLQ_RETENTION_DAYS = 14;
+/** Deliveries before a message moves to the DLQ: rides out a few minutes of DynamoDB or code trouble. */
+export const MAX_RECEIVE_COUNT = 5;
+
+/**
+ * Visibility timeout: AWS asks for at least six times the function timeout, so Lambda can retry a batch
+ * that was throttled; messages are already in flight while the batching window fills, so it is added on top.
+ */
+export function visibilityTimeoutSeconds(batchWindowSeconds: number): number {
+  return 6 * AGGREGATOR.timeoutSeconds + batchWindowSeconds;
+}
+
+/**
+ * A claim older than this belongs to a run that can no longer be alive: at least the longest timeout of
+ * the functions that take claims (aggregator, outbox), and below the visibility timeout so a redelivered
+ * message can recover it.
+ */
+export const CLAIM_STALE_SECONDS = 2 * Math.max(AGGREGATOR.timeoutSeconds, OUTBOX.timeoutSeconds);
+
+/**
+ * Message ids are remembered longer than a message can live. A message keeps its original enqueue time in
+ * the DLQ (so it expires there 14 days after it was sent), and a redrive puts it back in the queue for up to
+ * another 4 days: 14 + 4, plus a day of margin.
+ */
+export const DEDUPE_TTL_DAYS = DLQ_RETENTION_DAYS + QUEUE_RETENTION_DAYS + 1;

@@ -1,0 +1,159 @@
+/**
+ * One tally Lambda function with the settings all four share: Node 22 on arm64, bundled locally by
+ * esbuild (minified, tree-shaken, source maps), its own log group and its own role that starts with no
+ * permission except writing to that log group. Every other permission is added by name, by the construct
+ * that owns the resource.
+ */
+import * as path from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { METRIC_NAMESPACE, SERVICES } from '../src/observability';
+import type { TallyConfig } from './config';
+import type { FunctionSizing } from './sizing';
+
+/** Repository root: entries, package-lock.json and tsconfig.json are found from here. */
+export const REPO_ROOT = path.resolve(__dirname, '..');
+
+export type TallyFunctionName = keyof typeof SERVICES;
+
+/** `functions/<name>/index.ts`, exporting `handler`. */
+export function entryFor(name: TallyFunctionName): string {
+  return path.join(REPO_ROOT, 'functions', name, 'index.ts');
+}
+
+/**
+ * ESM output lets handlers use top-level await (for example to resolve secrets during init). Bundled
+ * CommonJS dependencies still call `require`, `__filename` and `__dirname`, which ESM does not define:
+ * this banner provides them.
+ */
+const ESM_BANNER = [
+  "import { createRequire as __tallyCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __tallyFileURLToPath } from 'node:url';",
+  "import { dirname as __tallyDirname } from 'node:path';",
+  'const require = __tallyCreateRequire(import.meta.url);',
+  'const __filename = __tallyFileURLToPath(import.meta.url);',
+  'const __dirname = __tallyDirname(__filename);',
+].join(' ');
+
+export interface TallyFunctionProps {
+  readonly name: TallyFunctionName;
+  readonly sizing: FunctionSizing;
+  readonly config: TallyConfig;
+  readonly description: string;
+  readonly environment?: Record<string, string>;
+  /** Caps concurrent executions (and reserves them from the account pool). */
+  readonly reservedConcurrentExecutions?: number;
+  /** Override the entry file (tests only). */
+  readonly entry?: string;
+}
+
+export class TallyFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  readonly name: TallyFunctionName;
+
+  constructor(scope: Construct, id: string, props: TallyFunctionProps) {
+    super(scope, id);
+    const { name, sizing, config } = props;
+    this.name = name;
+    const removalPolicy = config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+
+    // No explicit name: a retained log group then never blocks a later deploy of the same stage.
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: config.logRetentionDays as logs.RetentionDays,
+      removalPolicy,
+    });
+
+    // No managed policy (AWSLambdaBasicExecutionRole would allow logs:CreateLogGroup and writing to any
+    // log group): the log group exists already, so the function only needs to write its own streams.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `tally ${config.stage} ${name}: least privilege, see lib/`,
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      functionName: `tally-${config.stage}-${name}`,
+      description: props.description,
+      entry: props.entry ?? entryFor(name),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: sizing.memoryMb,
+      timeout: Duration.seconds(sizing.timeoutSeconds),
+      role: this.role,
+      logGroup: this.logGroup,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: SERVICES[name],
+        POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: config.logLevel,
+        // Stack traces point at the TypeScript source through the bundled source map.
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        // Local esbuild from node_modules: no Docker needed to synth or deploy.
+        forceDockerBundling: false,
+        target: 'node22',
+        format: OutputFormat.ESM,
+        // Prefer ESM entry points of dependencies: they tree-shake better than CommonJS.
+        mainFields: ['module', 'main'],
+        banner: ESM_BANNER,
+        minify: true,
+        sourceMap: true,
+        // Stack traces need names and lines, not the sources: keeps the zip small.
+        sourcesContent: false,
+        // Bundle the AWS SDK v3 too: the exact versions the tests ran against (the runtime's copy changes
+        // under us), and only the commands tally uses are included after tree-shaking, which loads faster
+        // than the runtime's full clients.
+        externalModules: [],
+        // NodejsFunction sets AWS_NODEJS_CONNECTION_REUSE_ENABLED only for SDK v2; v3 reuses by default.
+        tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
+      },
+    });
+  }
+
+  /**
+   * Gives the function `<envName>_SECRET_ARN` and permission to read exactly that secret; src/secrets.ts
+   * resolves it into `<envName>` at cold start. The value never appears in the template.
+   */
+  useSecret(envName: string, secret: secretsmanager.ISecret): void {
+    this.fn.addEnvironment(`${envName}_SECRET_ARN`, secret.secretArn);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: `Read${envName.replace(/[^A-Za-z0-9]/g, '')}Secret`,
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secretArnForPolicy(secret)],
+      }),
+    );
+  }
+
+  /** Adds one named statement to the function's role. */
+  allow(sid: string, actions: string[], resources: string[]): void {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
+  }
+}
+
+/**
+ * A secret referenced by name has a partial ARN (no random suffix); IAM needs `-??????` to match the
+ * full ARN. A secret the stack creates has its full ARN.
+ */
+export function secretArnForPolicy(secret: secretsmanager.ISecret): string {
+  if (secret.secretFullArn) return secret.secretFullArn;
+  return `${secret.secretArn}-??????`;
+}
