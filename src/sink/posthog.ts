@@ -34,9 +34,9 @@ export class PostHogNodeSink implements PostHogSink {
     if (events.length === 0) return;
     const client = new PostHog(this.o.apiKey, {
       host: this.o.host,
-      flushAt: events.length + 1, // never flush in the background: we flush once, below
+      flushAt: this.o.maxBatchSize + 1, // never flush in the background: we flush each chunk, below
       flushInterval: 0,
-      maxQueueSize: events.length + 1,
+      maxQueueSize: this.o.maxBatchSize + 1,
       maxBatchSize: this.o.maxBatchSize,
       requestTimeout: this.o.requestTimeoutMs,
       fetchRetryCount: this.o.fetchRetryCount,
@@ -50,22 +50,27 @@ export class PostHogNodeSink implements PostHogSink {
     client.on('error', () => {
       /* surfaced by flush() rejecting */
     });
-    for (const e of events) {
-      const batch = e.event.endsWith('_batch') && e.properties.tally_batch_id !== undefined;
-      client.capture({
-        distinctId: e.distinctId,
-        event: e.event,
-        properties: e.properties,
-        timestamp: new Date(e.timestamp),
-        uuid: e.uuid,
-        // Batch events come from tally, not from the user's device: no GeoIP from tally's address.
-        disableGeoip: batch ? true : e.properties.$geoip_disable === true,
-      });
-    }
-    // capture() enqueues after a promise chain; let it settle, then flush (which rejects on failure).
-    for (let round = 0; flushed < events.length && round < 5; round++) {
-      await new Promise((r) => setImmediate(r));
-      await client.flush();
+    for (let i = 0; i < events.length; i += this.o.maxBatchSize) {
+      const chunk = events.slice(i, i + this.o.maxBatchSize);
+      for (const e of chunk) {
+        const batch = e.event.endsWith('_batch') && e.properties.tally_batch_id !== undefined;
+        client.capture({
+          distinctId: e.distinctId,
+          event: e.event,
+          properties: e.properties,
+          timestamp: new Date(e.timestamp),
+          uuid: e.uuid,
+          // Batch events come from tally, not from the user's device: no GeoIP from tally's address.
+          disableGeoip: batch ? true : e.properties.$geoip_disable === true,
+        });
+      }
+      // capture() enqueues after a promise chain; let it settle, then flush (which rejects on failure).
+      const target = i + chunk.length;
+      for (let round = 0; flushed < target && round < 5; round++) {
+        await new Promise((r) => setImmediate(r));
+        await client.flush();
+      }
+      if (flushed < target) break;
     }
     if (flushed < events.length) throw new Error(`PostHog took ${flushed} of ${events.length} events`);
   }

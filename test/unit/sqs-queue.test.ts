@@ -1,0 +1,42 @@
+/** Error paths of the SQS queue, with the SDK mocked (aws-sdk-client-mock): the 2xx guarantee. */
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { QueueUnavailableError } from '../../src/errors';
+import { SqsEventQueue } from '../../src/queue/sqs';
+import type { QueuedEvent } from '../../src/types';
+
+const sqs = mockClient(SQSClient);
+const ev = (i: number): QueuedEvent => ({ uuid: `u-${i}`, event: 'e', distinct_id: 'd', properties: { pad: 'x'.repeat(200) }, timestamp: 't', received_at: 0 });
+const queue = () => new SqsEventQueue(new SQSClient({ region: 'us-east-1' }), { queueUrl: 'https://sqs.us-east-1.amazonaws.com/1/q', maxMessageBytes: 4096 });
+
+beforeEach(() => sqs.reset());
+
+test('retries only the entries SQS reports as failed, then succeeds', async () => {
+  sqs.on(SendMessageBatchCommand).resolvesOnce({ Successful: [], Failed: [{ Id: '1', Code: 'InternalError', SenderFault: false }] }).resolves({ Successful: [] });
+  const r = await queue().send(Array.from({ length: 30 }, (_, i) => ev(i)));
+  const calls = sqs.commandCalls(SendMessageBatchCommand);
+  expect(calls).toHaveLength(2);
+  expect(r.messages).toBe(calls[0]!.args[0].input.Entries!.length);
+  expect(r.messages).toBeGreaterThan(1);
+  expect(calls[1]!.args[0].input.Entries).toHaveLength(1);
+  expect(calls[1]!.args[0].input.Entries![0]!.MessageBody).toBe(calls[0]!.args[0].input.Entries![1]!.MessageBody);
+});
+
+test('rejects with 503 when entries keep failing', async () => {
+  sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'InternalError', SenderFault: false }] });
+  await expect(queue().send([ev(1)])).rejects.toBeInstanceOf(QueueUnavailableError);
+  expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(3); // first try + 2 retries
+});
+
+test('rejects with 503 on a sender fault without retrying', async () => {
+  sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: '0', Code: 'InvalidMessageContents', SenderFault: true }] });
+  const err = await queue().send([ev(1)]).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(QueueUnavailableError);
+  expect((err as QueueUnavailableError).statusCode).toBe(503);
+  expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+});
+
+test('rejects with 503 when SQS is unreachable', async () => {
+  sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('connect ECONNREFUSED'), { name: 'TimeoutError' }));
+  await expect(queue().send([ev(1)])).rejects.toThrow(/queue unavailable \(TimeoutError\)/);
+});
