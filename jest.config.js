@@ -3,8 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test', '<rootDir>/src'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.(ts|js)$': ['@swc/jest', { jsc: { target: 'es2023' }, module: { type: 'commonjs' } }] },
-  // middy 7 ships ESM only: let swc turn it into CommonJS for jest (Lambda bundles go through esbuild).
+  transform: { '^.+\\.(ts|js)$': '<rootDir>/test/support/esbuild-transform.js' },
+  // middy 7 ships ESM only: let esbuild turn it into CommonJS for jest (Lambda bundles go through esbuild).
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   moduleNameMapper: {
     '^@middy/core$': '<rootDir>/node_modules/@middy/core/index.js',

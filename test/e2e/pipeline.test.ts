@@ -4,6 +4,9 @@
  * over HTTP → a PostHog stand-in. 10,000 events sent in mixed ways, PostHog down for part of the
  * run, bad requests mixed in: exactly 10,000 counted, batch events summing to 10,000.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PostHog } from 'posthog-node';
 import { startLocalStack, type LocalStack } from '../../local/stack';
@@ -154,10 +157,7 @@ test('10,000 mixed events, PostHog down for part of the run, bad requests mixed 
 });
 
 test('a restart with the same data directory keeps the counts', async () => {
-  // Covered in a separate stack so the first test's timing is not disturbed.
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
+  // A separate stack with a data directory, so the first test's timing is not disturbed.
   const dir = mkdtempSync(join(tmpdir(), 'tally-e2e-'));
   const sink = new PostHogNodeSink({ apiKey: 'phc', host: standin.url, requestTimeoutMs: 1000, fetchRetryCount: 0 });
   const opts = { port: 0, apiKey: KEY, sink, dataDir: dir, batchWindowMs: 100, staleSeconds: 4, visibilityTimeoutSeconds: 6 };

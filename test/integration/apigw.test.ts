@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { type Front, MAX_PAYLOAD_BYTES, type RouteResult, startFront } from '../../local/apigw';
@@ -203,7 +203,6 @@ describe('API Gateway front (payload 2.0)', () => {
   });
 
   it('keeps connections alive', async () => {
-    const { Agent } = await import('node:http');
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const u = new URL(front.url);
     const ports: number[] = [];
