@@ -263,7 +263,8 @@ export async function ensureResources(opts: ResourceOptions): Promise<Resources>
   }
 }
 
-async function ensureTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {
+/** Creates the table if missing (on-demand; `pk` S hash key, `sk` S range key) and waits until ACTIVE. */
+export async function ensureTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await dynamo.send(
       new CreateTableCommand({

@@ -1,6 +1,6 @@
 /** A dynalite-backed store for integration tests, with fault injection on the real client. */
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { startDynamo, localAwsClientConfig, type Emulator } from '../../local/emulators';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { ensureTable, startDynamo, localAwsClientConfig, type Emulator } from '../../local/emulators';
 import { DynamoUsageStore } from '../../src/store/dynamo';
 import type { PostHogSink } from '../../src/sink/types';
 import type { PostHogEvent } from '../../src/types';
@@ -22,20 +22,7 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     client,
     async newTable() {
       const name = `tally-test-${process.pid}-${++tables}`;
-      await client.send(
-        new CreateTableCommand({
-          TableName: name,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'pk', AttributeType: 'S' },
-            { AttributeName: 'sk', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await ensureTable(client, name);
       return name;
     },
     async stop() {
