@@ -54,3 +54,10 @@ export function createPostHogSink(c: AggregatorConfig): PostHogSink | undefined 
     fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT,
   });
 }
+
+/** What the aggregator and the outbox share in AWS: the store, the PostHog sink (required) and the stale period. */
+export function createAggregatorCore(c: AggregatorConfig): { store: DynamoUsageStore; sink: PostHogSink; staleMs: number; concurrency: number } {
+  const sink = createPostHogSink(c);
+  if (!sink) throw new Error('POSTHOG_API_KEY (or POSTHOG_API_KEY_SECRET_ARN) is required in AWS');
+  return { store: createStore(c), sink, staleMs: c.TALLY_CLAIM_STALE_SECONDS * 1000, concurrency: c.TALLY_DYNAMODB_CONCURRENCY };
+}

@@ -1,20 +1,14 @@
 /** Lambda entry point: aggregator (SQS event source, ReportBatchItemFailures). */
 import { loadAggregatorConfig } from '../../src/config';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
-import { createPostHogSink, createStore } from '../../src/runtime';
+import { createAggregatorCore } from '../../src/runtime';
 import { lazy } from '../lazy';
 import { createAggregatorHandler } from './handler';
 
-export const handler = lazy(() => {
-  const c = loadAggregatorConfig();
-  const sink = createPostHogSink(c);
-  if (!sink) throw new Error('POSTHOG_API_KEY (or POSTHOG_API_KEY_SECRET_ARN) is required in AWS');
-  return createAggregatorHandler({
-    store: createStore(c),
-    sink,
-    staleMs: c.TALLY_CLAIM_STALE_SECONDS * 1000,
-    concurrency: c.TALLY_DYNAMODB_CONCURRENCY,
+export const handler = lazy(() =>
+  createAggregatorHandler({
+    ...createAggregatorCore(loadAggregatorConfig()),
     logger: createLogger(SERVICES.aggregator),
     metrics: createMetrics(SERVICES.aggregator),
-  });
-});
+  }),
+);
