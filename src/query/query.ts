@@ -1,7 +1,7 @@
 /**
  * Usage queries: calls per window for one event, for one user or across all users.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { BadRequestError } from '../errors';
 import { counterPk, windowSk, windowStart, WINDOW_MS } from '../store/keys';
 import type { SeriesPoint, UsageStore } from '../store/types';
@@ -10,21 +10,21 @@ import type { Granularity } from '../types';
 /** The most windows one answer may cover (a year of hours, two weeks of minutes). */
 export const MAX_WINDOWS = 10_000;
 
-const time = z.string().transform((v, ctx) => {
-  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(ms)) {
-    ctx.addIssue({ code: 'custom', message: 'must be ISO-8601 or epoch milliseconds' });
-    return z.NEVER;
-  }
-  return ms;
-});
+const time = z.pipe(
+  z.string(),
+  z.transform((v: string, ctx) => {
+    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(ms)) ctx.issues.push({ code: 'custom', message: 'must be ISO-8601 or epoch milliseconds', input: v });
+    return ms;
+  }),
+);
 
 export const usageQuerySchema = z.object({
-  event: z.string({ error: 'is required' }).min(1, 'is required').max(200),
-  distinctId: z.string().min(1).max(200).optional(),
-  granularity: z.enum(['minute', 'hour', 'day'], { error: 'must be minute, hour or day' }).default('hour'),
-  from: time.optional(),
-  to: time.optional(),
+  event: z.string({ error: 'is required' }).check(z.minLength(1, 'is required'), z.maxLength(200)),
+  distinctId: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  granularity: z._default(z.enum(['minute', 'hour', 'day'], { error: 'must be minute, hour or day' }), 'hour'),
+  from: z.optional(time),
+  to: z.optional(time),
 });
 
 export interface UsageAnswer {
@@ -39,7 +39,7 @@ export interface UsageAnswer {
 
 /** Validates the query string and reads the series; windows without calls are left out. */
 export async function queryUsage(store: UsageStore, params: Record<string, string | undefined>, now = Date.now()): Promise<UsageAnswer> {
-  const r = usageQuerySchema.safeParse(params);
+  const r = z.safeParse(usageQuerySchema, params);
   if (!r.success) {
     throw new BadRequestError(
       'invalid query',
