@@ -5,7 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { aggregateRecords, type AggregatorDeps, type RunReport } from '../../src/aggregate/aggregator';
+import { aggregateRecords, drainOutbox, type AggregatorDeps, type RunReport } from '../../src/aggregate/aggregator';
 import { METRICS, MetricUnit } from '../../src/observability';
 
 export interface AggregatorHandlerDeps extends AggregatorDeps {
@@ -13,7 +13,14 @@ export interface AggregatorHandlerDeps extends AggregatorDeps {
   metrics?: Metrics;
   /** Called with each run's report (the local stack prints it; tests read it). */
   onReport?: (r: RunReport) => void;
+  /**
+   * Outbox ledgers each run that counted something also finishes (oldest first), so the outbox keeps
+   * up with traffic between scheduled drains. 0 turns it off.
+   */
+  outboxShare?: number;
 }
+
+export const aggregatorHandlerDefaults = { outboxShare: 20 };
 
 export type SqsHandler = (event: SQSEvent, context?: unknown) => Promise<SQSBatchResponse>;
 
@@ -26,6 +33,18 @@ export function createAggregatorHandler(deps: AggregatorHandlerDeps): SqsHandler
   const core: AggregatorDeps = { ...deps, log: deps.log ?? logTo(logger) };
   return async (event) => {
     const report = await aggregateRecords(event.Records, core);
+    const share = deps.outboxShare ?? aggregatorHandlerDefaults.outboxShare;
+    if (share > 0 && report.counted > 0) {
+      // Best effort: the scheduled outbox job does the same; a failure here never fails the batch.
+      const d = await drainOutbox({ ...core, limit: share }).catch((err: unknown) => {
+        logger?.warn('outbox share failed', { error: String(err) });
+        return undefined;
+      });
+      if (d) {
+        report.sent += d.sent;
+        report.sendFailed += d.failed;
+      }
+    }
     deps.onReport?.(report);
     if (metrics) {
       metrics.addMetric(METRICS.MessagesCounted, MetricUnit.Count, report.counted);

@@ -11,14 +11,18 @@ import { logTo } from '../aggregator/handler';
 export interface OutboxHandlerDeps extends AggregatorDeps {
   logger?: Logger;
   metrics?: Metrics;
-  /** Ledgers per invocation. */
+  /** Ledgers per page. */
   limit?: number;
 }
 
-export function createOutboxHandler(deps: OutboxHandlerDeps): (event?: unknown) => Promise<DrainReport> {
+/** Time kept free at the end of an invocation. */
+const RESERVE_MS = 10_000;
+
+export function createOutboxHandler(deps: OutboxHandlerDeps): (event?: unknown, context?: { getRemainingTimeInMillis?: () => number }) => Promise<DrainReport> {
   const core = { ...deps, log: deps.log ?? logTo(deps.logger) };
-  return async () => {
-    const r = await drainOutbox(core);
+  return async (_event?: unknown, context?: { getRemainingTimeInMillis?: () => number }) => {
+    const budgetMs = Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 30_000) - RESERVE_MS);
+    const r = await drainOutbox({ ...core, budgetMs });
     if (deps.metrics) {
       deps.metrics.addMetric(METRICS.BatchEventsSent, MetricUnit.Count, r.sent);
       deps.metrics.addMetric(METRICS.BatchEventsFailed, MetricUnit.Count, r.failed);

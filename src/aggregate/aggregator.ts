@@ -242,32 +242,62 @@ export interface DrainReport {
   failed: number;
   /** Ledgers whose counter marks were released and that left the outbox. */
   done: number;
-  /** Ledgers still in the outbox after this drain. */
+  /**
+   * Ledgers older than the stale period whose PostHog events are still unsent after this drain
+   * (PostHog failing): what the `OutboxBacklog` alarm watches.
+   */
   backlog: number;
+  /** Ledgers in flight in their own run, or sent and waiting out the stale period before release (normal). */
+  waiting: number;
+}
+
+export interface DrainOptions {
+  /** Ledgers per page. */
+  limit?: number;
+  /** Stop starting new pages after this many ms. */
+  budgetMs?: number;
 }
 
 /**
- * The outbox job (scheduled in AWS, a timer locally): finishes what runs left behind. Pending and
- * stale → applied; applied → sent to PostHog; applied for longer than the stale period → counter
- * marks released; sent and released → removed from the outbox.
+ * The outbox job (scheduled in AWS, a timer locally, and a small share after each aggregator run):
+ * finishes what runs left behind. Ledgers younger than the stale period belong to live runs and are
+ * left alone. Older: pending → applied; applied → sent to PostHog; applied for longer than the stale
+ * period → counter marks released; sent and released → removed from the outbox.
+ * Pages through the outbox (oldest first) until a page leaves nothing to do or the budget is spent.
  */
-export async function drainOutbox(deps: AggregatorDeps & { limit?: number }): Promise<DrainReport> {
+export async function drainOutbox(deps: AggregatorDeps & DrainOptions): Promise<DrainReport> {
   const now = deps.now ?? Date.now;
-  const entries = await deps.store.listOutbox(deps.limit ?? 100);
-  const rep: DrainReport = { seen: entries.length, recovered: 0, sent: 0, failed: 0, done: 0, backlog: 0 };
+  const limit = deps.limit ?? 200;
+  const started = Date.now();
+  const rep: DrainReport = { seen: 0, recovered: 0, sent: 0, failed: 0, done: 0, backlog: 0, waiting: 0 };
+  for (;;) {
+    const page = await drainPage(deps, now, limit);
+    for (const k of Object.keys(rep) as (keyof DrainReport)[]) rep[k] += page[k];
+    // Another page only if this one was full and freed room (entries left are younger or failing).
+    if (page.seen < limit || page.done === 0 || Date.now() - started > (deps.budgetMs ?? 0)) return rep;
+  }
+}
+
+async function drainPage(deps: AggregatorDeps, now: () => number, limit: number): Promise<DrainReport> {
+  const entries = await deps.store.listOutbox(limit);
+  const rep: DrainReport = { seen: entries.length, recovered: 0, sent: 0, failed: 0, done: 0, backlog: 0, waiting: 0 };
   await mapLimit(entries, 4, async (e) => {
     const l = await deps.store.getLedger(e.batchId);
     if (!l) {
       // The run stopped between the outbox entry and its ledger: its claims go stale and are taken over.
-      if (now() - e.at > deps.staleMs) await deps.store.deleteOutboxEntry(e.batchId);
-      else rep.backlog++;
+      if (now() - e.at > deps.staleMs) {
+        await deps.store.deleteOutboxEntry(e.batchId);
+        rep.done++;
+      } else rep.backlog++;
+      return;
+    }
+    // A fresh ledger belongs to a run that may still be working on it (and sending its events):
+    // leave it alone, so nothing is sent twice.
+    if (l.state !== 'sent' && now() - l.at <= deps.staleMs) {
+      rep.waiting++;
       return;
     }
     if (l.state === 'pending') {
-      if (now() - l.at <= deps.staleMs) {
-        rep.backlog++;
-        return;
-      }
       await applyLedger(deps.store, l, now());
       rep.recovered++;
     }
@@ -281,10 +311,12 @@ export async function drainOutbox(deps: AggregatorDeps & { limit?: number }): Pr
       await deps.store.markReleased(l.batchId);
       l.released = true;
     }
-    if (l.state === 'sent' && l.released) {
+    if (l.state !== 'sent') rep.backlog++;
+    else if (!l.released) rep.waiting++;
+    else {
       await deps.store.deleteOutboxEntry(l.batchId);
       rep.done++;
-    } else rep.backlog++;
+    }
   });
   return rep;
 }

@@ -146,15 +146,16 @@ describe('aggregator (dynalite)', () => {
     expect(await total(deps)).toBe(200);
     expect(sink.events).toHaveLength(0);
 
+    // While the run that wrote it may still be alive, the outbox leaves the ledger alone.
+    expect(await drainOutbox(deps)).toMatchObject({ seen: 1, sent: 0, failed: 0, backlog: 0, waiting: 1 });
+    advance(61_000);
     const stillDown = await drainOutbox(deps);
     expect(stillDown).toMatchObject({ seen: 1, failed: 6, backlog: 1 });
 
     sink.down = false;
     const drained = await drainOutbox(deps);
-    expect(drained).toMatchObject({ sent: 6, backlog: 1 }); // marks not yet released
+    expect(drained).toMatchObject({ sent: 6, done: 1, backlog: 0, waiting: 0 }); // applied long ago: released too
     expect(batchCalls(sink)).toBe(200);
-    advance(61_000);
-    expect(await drainOutbox(deps)).toMatchObject({ done: 1, backlog: 0 });
     expect(await drainOutbox(deps)).toMatchObject({ seen: 0 });
     expect(await total(deps)).toBe(200);
   });
@@ -168,6 +169,15 @@ describe('aggregator (dynalite)', () => {
     await drainOutbox(deps);
     const item = await readCalls(db.client, table, 't#day#big_route', '2026-11-22T00:00:00.000Z');
     expect(item).toEqual({ calls: 200, ap: undefined });
+  });
+
+  it('drains an outbox larger than one page', async () => {
+    const { deps, advance } = await setup();
+    for (let i = 0; i < 7; i++) await aggregateRecords(workload(`p${i}`).slice(0, 3), deps);
+    advance(61_000);
+    const r = await drainOutbox({ ...deps, limit: 2, budgetMs: 10_000 });
+    expect(r).toMatchObject({ done: 7, backlog: 0, waiting: 0 });
+    expect(await deps.store.listOutbox(100)).toEqual([]);
   });
 
   it('reports unreadable messages as failures and counts the rest', async () => {
