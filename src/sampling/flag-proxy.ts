@@ -1,0 +1,124 @@
+/**
+ * PostHog's flag routes on tally's host, so an app that points its whole PostHog client at tally keeps
+ * working feature flags: `POST /flags` (remote evaluation), `GET /flags/definitions` (local evaluation),
+ * `POST /decide` (older SDKs), each with or without the trailing slash.
+ *
+ * Such a client presents a tally API key as its project key; the proxy checks it like the capture routes
+ * do (the body's `token`/`api_key`, the query's `token`, or `Authorization: Bearer`) and swaps in the
+ * configured PostHog project key before forwarding to the PostHog host. The body is decoded the way
+ * capture bodies are (gzip by magic bytes, base64, `data=` forms) and forwarded as plain JSON; the
+ * query string goes along without `compression`. `Authorization` (the client's own personal or secret
+ * key, for `/flags/definitions`), `If-None-Match` and `User-Agent` are forwarded; PostHog's status, body,
+ * `Content-Type` and `ETag` come back. One attempt, bounded by `timeoutMs`: 504 on timeout, 502 when
+ * PostHog cannot be reached.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { BadRequestError, HttpError, UnauthorizedError } from '../errors';
+import { keyFromHeaders, type KeyChecker } from '../ingest/auth';
+import { decodeBody } from '../ingest/decode';
+
+export type FlagRoute = 'flags' | 'decide' | 'definitions';
+
+const ROUTES: Record<string, FlagRoute> = {
+  'POST /flags': 'flags',
+  'POST /decide': 'decide',
+  'GET /flags/definitions': 'definitions',
+};
+
+/** The flag route of a method and path (a trailing slash is ignored, as PostHog does). */
+export function matchFlagRoute(method: string, path: string): FlagRoute | undefined {
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return ROUTES[`${method.toUpperCase()} ${p}`];
+}
+
+/** Upstream paths, in the form PostHog's SDKs use. */
+const UPSTREAM_PATH: Record<FlagRoute, string> = { flags: '/flags/', decide: '/decide/', definitions: '/flags/definitions' };
+
+export type FlagProxy = (event: APIGatewayProxyEventV2, route: FlagRoute) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface FlagProxyOptions {
+  checkKey: KeyChecker;
+  /** PostHog host to forward to. */
+  host: string;
+  /** The PostHog project key that replaces the tally key the client presented. */
+  projectKey: string;
+  /** Bound of one forwarded request. */
+  timeoutMs: number;
+  /** Largest request body after decoding. */
+  maxBodyBytes?: number;
+  fetch?: typeof fetch;
+}
+
+/** PostHog could not answer in time, or at all. */
+export class UpstreamError extends HttpError {
+  constructor(status: 502 | 504, message: string) {
+    super(status, status === 504 ? 'posthog_timeout' : 'posthog_unreachable', message);
+  }
+}
+
+/** No PostHog is configured for ingest: the flag routes answer 503. */
+export const unavailableFlagProxy: FlagProxy = async () => {
+  throw new HttpError(503, 'flags_unavailable', 'feature flags are not proxied: PostHog is not configured for ingest (docs/SAMPLING.md)');
+};
+
+const FORWARD_HEADERS = ['authorization', 'if-none-match', 'user-agent'];
+const RETURN_HEADERS = ['content-type', 'etag', 'cache-control'];
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function createFlagProxy(o: FlagProxyOptions): FlagProxy {
+  const host = o.host.replace(/\/+$/, '');
+  const doFetch = o.fetch ?? fetch;
+  const maxBody = o.maxBodyBytes ?? 1024 * 1024;
+
+  return async (event, route) => {
+    const headers = event.headers ?? {};
+    const query = new URLSearchParams(event.rawQueryString ?? '');
+    query.delete('compression');
+    const forward: Record<string, string> = {};
+    for (const h of FORWARD_HEADERS) if (headers[h] !== undefined) forward[h] = headers[h]!;
+
+    let body: string | undefined;
+    if (route === 'definitions') {
+      const token = query.get('token') ?? query.get('api_key') ?? undefined;
+      if (token === undefined) throw new UnauthorizedError('missing API key: pass the tally API key as token');
+      o.checkKey(token);
+      query.set('token', o.projectKey);
+      query.delete('api_key');
+    } else {
+      const parsed = decodeBody(
+        { body: event.body, isBase64Encoded: event.isBase64Encoded, compression: event.queryStringParameters?.compression },
+        maxBody,
+      );
+      if (!isRecord(parsed)) throw new BadRequestError('expected a JSON object');
+      const token = typeof parsed.token === 'string' ? parsed.token : typeof parsed.api_key === 'string' ? parsed.api_key : keyFromHeaders(headers);
+      o.checkKey(token);
+      const out: Record<string, unknown> = { ...parsed, token: o.projectKey };
+      if ('api_key' in parsed) out.api_key = o.projectKey;
+      body = JSON.stringify(out);
+      forward['content-type'] = 'application/json';
+      // The tally key is no business of PostHog's.
+      if (forward.authorization !== undefined && keyFromHeaders({ authorization: forward.authorization }) === token) delete forward.authorization;
+    }
+
+    const qs = query.toString().replace(/=(?=&|$)/g, '');
+    const url = `${host}${UPSTREAM_PATH[route]}${qs ? `?${qs}` : ''}`;
+    let res: Response;
+    let text: string;
+    try {
+      res = await doFetch(url, { method: route === 'definitions' ? 'GET' : 'POST', headers: forward, body, signal: AbortSignal.timeout(o.timeoutMs) });
+      text = await res.text();
+    } catch (err) {
+      const name = (err as Error)?.name;
+      if (name === 'TimeoutError' || name === 'AbortError') throw new UpstreamError(504, `PostHog did not answer within ${o.timeoutMs} ms`);
+      throw new UpstreamError(502, `PostHog is unreachable: ${(err as Error)?.message ?? String(err)}`);
+    }
+    const out: Record<string, string> = {};
+    for (const h of RETURN_HEADERS) {
+      const v = res.headers.get(h);
+      if (v !== null) out[h] = v;
+    }
+    out['content-type'] ??= 'application/json';
+    return { statusCode: res.status, headers: out, body: text };
+  };
+}
