@@ -4,6 +4,7 @@
  * with a message naming it.
  */
 import { z } from 'zod';
+import { parsePersonPropertyMapping } from './sampling/person';
 
 const csv = z
   .string()
@@ -33,7 +34,50 @@ const posthog = z.object({
   POSTHOG_FETCH_RETRY_COUNT: int(1),
 });
 
-export const ingestConfigSchema = common.extend(apiKeys.shape).extend({
+/**
+ * Sampling with a PostHog feature flag, evaluated locally in ingest (docs/SAMPLING.md). On when both
+ * the project key and a personal/secret key are set.
+ */
+const sampling = z.object({
+  /** Personal (`phx_…`) or project secret (`phs_…`) key: fetches the flag definitions for local evaluation. */
+  POSTHOG_PERSONAL_API_KEY: z
+    .string()
+    .min(1)
+    .refine((k) => !k.startsWith('phc_'), 'must be a personal (phx_) or project secret (phs_) key, not the project key (phc_)')
+    .optional(),
+  /** The flag that picks sampled distinct ids. */
+  TALLY_SAMPLING_FLAG_KEY: z.string().min(1).max(400).default('usage-sampling'),
+  /** Event properties offered to the flag as person properties: `personProp=eventProp,prop` (besides `$set`/`$set_once`). */
+  TALLY_SAMPLING_PERSON_PROPERTIES: z
+    .string()
+    .default('')
+    .refine((s) => {
+      try {
+        parsePersonPropertyMapping(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'comma-separated personProperty=eventProperty pairs or property names')
+    .transform((s) => parsePersonPropertyMapping(s)),
+  /**
+   * Bound of PostHog work on the request path: the raw capture of sampled events, each definitions
+   * request, and (once per cold start) the wait for the first definitions.
+   */
+  TALLY_SAMPLING_TIMEOUT_MS: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** How often the flag definitions are refreshed in the background (posthog-node polls every 30 s by default). */
+  TALLY_SAMPLING_POLL_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  /** Bound of one forwarded flag request (`/flags`, `/flags/definitions`, `/decide`). */
+  TALLY_FLAGS_PROXY_TIMEOUT_MS: z.coerce.number().int().min(1).max(25_000).default(5000),
+});
+
+/** PostHog as ingest sees it: the project key (raw sampled events, flag routes) and the host. */
+const ingestPosthog = z.object({
+  POSTHOG_API_KEY: z.string().min(1).optional(),
+  POSTHOG_HOST: z.url().default('https://us.i.posthog.com'),
+});
+
+export const ingestConfigSchema = common.extend(apiKeys.shape).extend(ingestPosthog.shape).extend(sampling.shape).extend({
   TALLY_QUEUE_URL: z.url(),
   /** Largest SQS message body tally sends (SQS allows 1 MiB). */
   TALLY_MAX_MESSAGE_BYTES: int(1024 * 1024),
@@ -87,7 +131,11 @@ export const loadQueryConfig = (env: Record<string, string | undefined> = proces
   parse(queryConfigSchema, env);
 
 /** `npm start`: the whole pipeline on one machine. */
-export const localConfigSchema = posthog.extend({
+export const localConfigSchema = posthog.extend(sampling.shape).extend({
+  /** `off` turns sampling off locally (it is on by default, against the local flag definitions or PostHog). */
+  TALLY_SAMPLING: z.enum(['on', 'off']).default('on'),
+  /** Flag definitions served locally when no PostHog keys are set (same shape as PostHog's `/flags/definitions`). */
+  TALLY_FLAGS_FILE: z.string().min(1).default('local/flags-definitions.json'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** The key local clients present; made and kept in the data directory when unset. */
   TALLY_API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),

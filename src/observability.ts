@@ -38,6 +38,23 @@ export const METRICS = {
   OutboxBacklog: 'OutboxBacklog',
 } as const;
 
+/**
+ * Sampling and flag routes (issue 4; docs/SAMPLING.md), all emitted by ingest. Kept apart from
+ * {@link METRICS} until lib/monitoring.ts charts them (the dashboard test expects every METRICS name).
+ */
+export const SAMPLING_METRICS = {
+  /** ingest: sampled events PostHog took as raw events. */
+  EventsSampled: 'EventsSampled',
+  /** ingest: sampled events whose raw capture failed or timed out (the request was answered regardless). */
+  SampleCaptureFailures: 'SampleCaptureFailures',
+  /** ingest: milliseconds the request waited for the raw capture. */
+  SampleCaptureLatency: 'SampleCaptureLatency',
+  /** ingest: counted events not evaluated because no flag definitions were loaded (nothing sampled, no remote call). */
+  SamplingUnavailable: 'SamplingUnavailable',
+  /** ingest: flag-route requests PostHog did not answer (502/504) or that had no PostHog to go to (503). */
+  FlagProxyFailures: 'FlagProxyFailures',
+} as const;
+
 export { MetricUnit };
 
 /** A logger for one function. Log level from POWERTOOLS_LOG_LEVEL (default INFO). */
