@@ -16,6 +16,9 @@ import { matchIngestRoute } from '../src/ingest/ingest';
 import { SqsEventQueue } from '../src/queue/sqs';
 import { createDynamoClient, createSqsClient } from '../src/runtime';
 import type { PostHogSink } from '../src/sink/types';
+import { createSampling, matchFlagRoute, type IngestSampling } from '../src/sampling';
+import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
+import type { PersonPropertyMapping } from '../src/sampling/person';
 import { DynamoUsageStore } from '../src/store/dynamo';
 import { startFront, type Front } from './apigw';
 import { ensureResources, startDynamo, startSqs, type Emulator } from './emulators';
@@ -41,6 +44,26 @@ export interface LocalStackOptions {
   region: string;
   onReport?: (r: RunReport) => void;
   log?: (line: string) => void;
+  /** Sampling with a PostHog feature flag in ingest (docs/SAMPLING.md). Unset: off, and the flag routes answer 503. */
+  sampling?: LocalSamplingOptions;
+}
+
+/**
+ * Where the ingest function's PostHog is, locally. With `posthog`, that PostHog (sampling needs its
+ * `personalKey`; without one only the flag routes are forwarded). Without it, a local endpoint on its
+ * own port serves `flagsFile` as the flag definitions, records raw sampled events (in memory and in
+ * `capturedFile`) and evaluates `/flags` locally.
+ */
+export interface LocalSamplingOptions {
+  posthog?: { host: string; projectKey: string; personalKey?: string };
+  flagsFile?: string;
+  capturedFile?: string;
+  flagKey?: string;
+  personProperties?: PersonPropertyMapping;
+  /** Bound of the raw capture, each definitions request and the cold-start wait. */
+  timeoutMs?: number;
+  pollSeconds?: number;
+  flagsProxyTimeoutMs?: number;
 }
 
 export const localStackDefaults = {
@@ -65,6 +88,10 @@ export interface LocalStack {
   sqsEndpoint: string;
   store: DynamoUsageStore;
   poller: SqsPoller;
+  /** The ingest function's sampling, when configured. */
+  sampling?: IngestSampling;
+  /** The local PostHog endpoint, when sampling runs without PostHog keys. */
+  localPosthog?: LocalPosthog;
   /** Runs the outbox job now. */
   drainOutbox(): ReturnType<ReturnType<typeof createOutboxHandler>>;
   /** Waits until the queue is empty and nothing is in flight. */
@@ -105,7 +132,37 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const store = new DynamoUsageStore(dbClient, { tableName: TABLE });
     const core = { store, sink: o.sink, staleMs: o.staleSeconds * 1000 };
 
-    const ingest = createIngestHandler({ queue: new SqsEventQueue(sqsClient, { queueUrl: res.queueUrl }), apiKeys: [o.apiKey] });
+    let sampling: IngestSampling | undefined;
+    let flags: Parameters<typeof createIngestHandler>[0]['flags'];
+    let localPosthog: LocalPosthog | undefined;
+    if (o.sampling) {
+      const so = o.sampling;
+      let posthog = so.posthog;
+      if (!posthog) {
+        if (!so.flagsFile) throw new Error('sampling without PostHog needs a flag definitions file (flagsFile)');
+        localPosthog = await startLocalPosthog({ flagsFile: so.flagsFile, capturedFile: so.capturedFile });
+        started.push(localPosthog);
+        posthog = { host: localPosthog.url, projectKey: 'phc_local', personalKey: 'phx_local' };
+      }
+      const timeoutMs = so.timeoutMs ?? 1000;
+      sampling = createSampling(
+        {
+          POSTHOG_API_KEY: posthog.projectKey,
+          POSTHOG_HOST: posthog.host,
+          POSTHOG_PERSONAL_API_KEY: posthog.personalKey,
+          TALLY_SAMPLING_FLAG_KEY: so.flagKey ?? 'usage-sampling',
+          TALLY_SAMPLING_PERSON_PROPERTIES: so.personProperties ?? [],
+          TALLY_SAMPLING_TIMEOUT_MS: timeoutMs,
+          TALLY_SAMPLING_POLL_SECONDS: so.pollSeconds ?? 30,
+        },
+        (level, message, extra) => o.log?.(`[sampling] ${level}: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
+      );
+      const closing = sampling.sampler;
+      started.push({ stop: () => closing.close() });
+      flags = { host: posthog.host, projectKey: posthog.projectKey, timeoutMs: so.flagsProxyTimeoutMs ?? 5000 };
+    }
+
+    const ingest = createIngestHandler({ queue: new SqsEventQueue(sqsClient, { queueUrl: res.queueUrl }), apiKeys: [o.apiKey], sampling, flags });
     const query = createQueryHandler({ store, apiKeys: [o.apiKey] });
     const aggregator = createAggregatorHandler({ ...core, onReport: o.onReport, log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`) });
     const outbox = createOutboxHandler(core);
@@ -114,7 +171,10 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const front: Front = await startFront({
       port: o.port,
       route: (event: APIGatewayProxyEventV2) =>
-        matchIngestRoute(event.requestContext.http.method, event.rawPath) ? ingest(event, context) : query(event, context),
+        matchIngestRoute(event.requestContext.http.method, event.rawPath) || matchFlagRoute(event.requestContext.http.method, event.rawPath)
+          ? // A context per invocation: ingest bounds the raw capture by the invocation's remaining time.
+            ingest(event, sampling ? createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region }) : context)
+          : query(event, context),
     });
     started.push(front);
 
@@ -160,6 +220,8 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       sqsEndpoint: sqs.endpoint,
       store,
       poller,
+      sampling,
+      localPosthog,
       drainOutbox,
       settle: (timeoutMs = 60_000) => poller.drain(timeoutMs),
       stop: async () => {

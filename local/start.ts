@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, loadLocalConfig } from '../src/config';
 import { PostHogNodeSink } from '../src/sink/posthog';
 import { PrintSink } from '../src/sink/print';
-import { startLocalStack } from './stack';
+import { startLocalStack, type LocalSamplingOptions } from './stack';
 
 async function main(): Promise<void> {
   const c = loadLocalConfig();
@@ -27,7 +27,35 @@ async function main(): Promise<void> {
     ? new PostHogNodeSink({ apiKey: c.POSTHOG_API_KEY, host: c.POSTHOG_HOST, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT })
     : new PrintSink(jsonl);
 
+  // Sampling (docs/SAMPLING.md): against PostHog when both keys are set, else against the local flag file.
+  const sampledJsonl = join(dataDir, 'posthog-sampled.jsonl');
+  const flagsFile = resolve(c.TALLY_FLAGS_FILE);
+  let samplingLine: string;
+  let sampling: LocalSamplingOptions | undefined;
+  const common = {
+    flagKey: c.TALLY_SAMPLING_FLAG_KEY,
+    personProperties: c.TALLY_SAMPLING_PERSON_PROPERTIES,
+    timeoutMs: c.TALLY_SAMPLING_TIMEOUT_MS,
+    pollSeconds: c.TALLY_SAMPLING_POLL_SECONDS,
+    flagsProxyTimeoutMs: c.TALLY_FLAGS_PROXY_TIMEOUT_MS,
+  };
+  const mapped = c.TALLY_SAMPLING_PERSON_PROPERTIES.length ? `, person properties ${c.TALLY_SAMPLING_PERSON_PROPERTIES.map(([p, e]) => (p === e ? p : `${p}=${e}`)).join(',')}` : '';
+  if (c.TALLY_SAMPLING === 'off') {
+    samplingLine = 'off (TALLY_SAMPLING=off)';
+    sampling = c.POSTHOG_API_KEY ? { ...common, posthog: { host: c.POSTHOG_HOST, projectKey: c.POSTHOG_API_KEY } } : undefined;
+  } else if (c.POSTHOG_API_KEY) {
+    sampling = { ...common, posthog: { host: c.POSTHOG_HOST, projectKey: c.POSTHOG_API_KEY, personalKey: c.POSTHOG_PERSONAL_API_KEY } };
+    samplingLine = c.POSTHOG_PERSONAL_API_KEY
+      ? `flag "${c.TALLY_SAMPLING_FLAG_KEY}" from ${c.POSTHOG_HOST}${mapped}; sampled events go to PostHog raw`
+      : 'off: set POSTHOG_PERSONAL_API_KEY (phx_/phs_) to evaluate the flag locally';
+  } else {
+    if (!existsSync(flagsFile)) throw new ConfigError([`TALLY_FLAGS_FILE: ${flagsFile} does not exist`]);
+    sampling = { ...common, flagsFile, capturedFile: sampledJsonl };
+    samplingLine = `flag "${c.TALLY_SAMPLING_FLAG_KEY}" from ${flagsFile}${mapped}; sampled events appended to ${sampledJsonl}`;
+  }
+
   const stack = await startLocalStack({
+    sampling,
     port: c.PORT,
     dataDir,
     apiKey,
@@ -47,6 +75,7 @@ tally is running at ${stack.url}
   API key:   ${apiKey}   (${c.TALLY_API_KEY ? 'from TALLY_API_KEY' : `kept in ${keyFile}`})
   data:      ${dataDir}  (DynamoDB ${stack.dynamoEndpoint}, SQS ${stack.sqsEndpoint})
   PostHog:   ${c.POSTHOG_API_KEY ? c.POSTHOG_HOST : `not configured: batch events are printed and appended to ${jsonl}`}
+  Sampling:  ${samplingLine}
 
 Try it:
   curl -s -X POST ${stack.url}/v1/usage -H 'authorization: Bearer ${apiKey}' \\
