@@ -6,6 +6,7 @@
  * docs/DEPLOY.md documents the same table; `CONTEXT_KEYS` is the single source of truth for it.
  */
 import { z } from 'zod';
+import { parsePersonPropertyMapping } from '../src/sampling/person';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -61,6 +62,29 @@ const schema = z
     api5xxAlarmPercent: z.coerce.number().gt(0).max(100).default(1),
     /** Alarm: ledgers still unsent to PostHog after an outbox run. */
     outboxBacklogAlarm: int(1, 1_000_000).default(1),
+    /**
+     * Secrets Manager name of a PostHog personal (phx_) or project secret (phs_) API key with feature-flag
+     * read access (you create it; docs/SAMPLING.md). Set: ingest samples with a feature flag evaluated
+     * locally, sends sampled events raw to PostHog and forwards the flag routes; it also reads the
+     * PostHog project key. Unset: no sampling, and the flag routes answer 503.
+     */
+    samplingSecretName: z.string().min(1).optional(),
+    /** The sampling feature flag's key. */
+    samplingFlagKey: z.string().min(1).max(400).default('usage-sampling'),
+    /** Event properties offered to the flag as person properties: `personProp=eventProp,prop` (besides $set/$set_once). */
+    samplingPersonProperties: z
+      .string()
+      .refine((s) => {
+        try {
+          parsePersonPropertyMapping(s);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'comma-separated personProperty=eventProperty pairs or property names')
+      .optional(),
+    /** Bound, in ms, of PostHog work on an ingest request: the raw capture (and, on a cold start, the first definitions). */
+    samplingTimeoutMs: int(100, 3000).default(1000),
   })
   .superRefine((c, ctx) => {
     if (c.batchSize > 10 && c.batchWindowSeconds < 1) {
@@ -75,6 +99,8 @@ export type TallyConfig = Omit<z.infer<typeof schema>, 'posthogSecretName'> & {
 
 export type ContextKey = keyof z.infer<typeof schema>;
 export const CONTEXT_KEYS = Object.keys(schema.shape) as ContextKey[];
+/** The sampling keys, documented in docs/SAMPLING.md. */
+export const SAMPLING_CONTEXT_KEYS: readonly ContextKey[] = ['samplingSecretName', 'samplingFlagKey', 'samplingPersonProperties', 'samplingTimeoutMs'];
 
 /** `batchWindowSeconds` → `TALLY_BATCH_WINDOW_SECONDS`. */
 export function envVarFor(key: string): string {

@@ -8,11 +8,11 @@ import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TallyConfig } from './config';
-import { INGEST, MAX_MESSAGE_BYTES, QUERY } from './sizing';
+import { FLAG_PROXY_TIMEOUT_MS, INGEST, MAX_MESSAGE_BYTES, QUERY, SAMPLING_POLL_SECONDS } from './sizing';
 import { TABLE_READ_ACTIONS } from './storage';
 import { TallyFunction } from './tally-function';
 
@@ -77,6 +77,11 @@ export interface IngestApiProps {
   readonly queue: sqs.IQueue;
   readonly table: dynamodb.ITable;
   readonly apiKeysSecret: secretsmanager.ISecret;
+  /**
+   * The PostHog project key secret; ingest reads it only when sampling is on (`samplingSecretName`).
+   * Unset: referenced by `config.posthogSecretName`.
+   */
+  readonly posthogSecret?: secretsmanager.ISecret;
   /** Entry overrides (tests only). */
   readonly entries?: { ingest?: string; query?: string };
 }
@@ -106,6 +111,7 @@ export class IngestApi extends Construct {
     // sqs:SendMessage also covers SendMessageBatch; ingest needs nothing else from the queue.
     this.ingest.allow('SendToOwnQueue', ['sqs:SendMessage'], [props.queue.queueArn]);
     this.ingest.useSecret('TALLY_API_KEYS', props.apiKeysSecret);
+    if (config.samplingSecretName) this.enableSampling(config, props.posthogSecret);
 
     this.query = new TallyFunction(this, 'Query', {
       name: 'query',
@@ -157,6 +163,27 @@ export class IngestApi extends Construct {
         'Routes authenticate in the function: tally API keys (Authorization: Bearer) and PostHog-compatible ' +
         'clients put the project token in the JSON body, which no API Gateway authorizer can read. /health is public.',
     });
+  }
+
+  /**
+   * Sampling (docs/SAMPLING.md): ingest evaluates the flag locally with the personal/secret key, sends
+   * sampled events raw with the project key and forwards the flag routes. Both keys come from Secrets
+   * Manager at cold start (`*_SECRET_ARN`); the template holds their names, never their values.
+   */
+  private enableSampling(config: TallyConfig, posthogSecret: secretsmanager.ISecret | undefined): void {
+    const samplingSecret = secretsmanager.Secret.fromSecretNameV2(this, 'SamplingSecret', config.samplingSecretName!);
+    const projectSecret = posthogSecret ?? secretsmanager.Secret.fromSecretNameV2(this, 'PosthogSecret', config.posthogSecretName);
+    this.ingest.useSecret('POSTHOG_API_KEY', projectSecret);
+    this.ingest.useSecret('POSTHOG_PERSONAL_API_KEY', samplingSecret);
+    const env: Record<string, string> = {
+      POSTHOG_HOST: config.posthogHost,
+      TALLY_SAMPLING_FLAG_KEY: config.samplingFlagKey,
+      TALLY_SAMPLING_TIMEOUT_MS: String(config.samplingTimeoutMs),
+      TALLY_SAMPLING_POLL_SECONDS: String(SAMPLING_POLL_SECONDS),
+      TALLY_FLAGS_PROXY_TIMEOUT_MS: String(FLAG_PROXY_TIMEOUT_MS),
+    };
+    if (config.samplingPersonProperties) env.TALLY_SAMPLING_PERSON_PROPERTIES = config.samplingPersonProperties;
+    for (const [k, v] of Object.entries(env)) this.ingest.fn.addEnvironment(k, v);
   }
 
   /** The API's base URL (ends in "/"). */

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CONTEXT_KEYS, DeployConfigError, envVarFor, readConfig } from '../../lib/config';
+import { CONTEXT_KEYS, DeployConfigError, envVarFor, readConfig, SAMPLING_CONTEXT_KEYS } from '../../lib/config';
 import { REPO_ROOT } from './support';
 
 const fromContext = (ctx: Record<string, unknown>) => (key: string) => ctx[key];
@@ -27,6 +27,8 @@ describe('readConfig', () => {
       ingestP99AlarmMs: 1000,
       api5xxAlarmPercent: 1,
       outboxBacklogAlarm: 1,
+      samplingFlagKey: 'usage-sampling',
+      samplingTimeoutMs: 1000,
     });
   });
 
@@ -80,9 +82,28 @@ describe('envVarFor', () => {
 
 describe('docs/DEPLOY.md', () => {
   const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'DEPLOY.md'), 'utf8');
-  it.each(CONTEXT_KEYS)('documents context key %s with its environment variable', (key) => {
+  // The sampling keys are documented with sampling, in docs/SAMPLING.md (below).
+  it.each(CONTEXT_KEYS.filter((k) => !SAMPLING_CONTEXT_KEYS.includes(k)))('documents context key %s with its environment variable', (key) => {
     expect(doc).toContain(`\`${key}\``);
     expect(doc).toContain(`\`${envVarFor(key)}\``);
+  });
+});
+
+describe('docs/SAMPLING.md', () => {
+  const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'SAMPLING.md'), 'utf8');
+  it.each([...SAMPLING_CONTEXT_KEYS])('documents context key %s with its environment variable', (key) => {
+    expect(CONTEXT_KEYS).toContain(key);
+    expect(doc).toContain(`\`${key}\``);
+    expect(doc).toContain(`\`${envVarFor(key)}\``);
+  });
+});
+
+describe('sampling settings', () => {
+  it('are read from context and the environment, and validated', () => {
+    const c = readConfig(fromContext({ samplingSecretName: 'tally/dev/posthog-personal-key', samplingPersonProperties: 'firstRouteCalled=route,plan' }), { TALLY_SAMPLING_TIMEOUT_MS: '500' });
+    expect(c).toMatchObject({ samplingSecretName: 'tally/dev/posthog-personal-key', samplingPersonProperties: 'firstRouteCalled=route,plan', samplingTimeoutMs: 500, samplingFlagKey: 'usage-sampling' });
+    expect(() => readConfig(fromContext({ samplingPersonProperties: 'a==b' }), {})).toThrow(/samplingPersonProperties/);
+    expect(() => readConfig(fromContext({ samplingTimeoutMs: 60_000 }), {})).toThrow(/samplingTimeoutMs/);
   });
 });
 
