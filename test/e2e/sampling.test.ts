@@ -10,7 +10,7 @@
  * - without PostHog, `npm start`'s wiring serves the local definitions file and writes sampled events to JSONL.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -21,11 +21,12 @@ import { startLocalStack, type LocalSamplingOptions, type LocalStack } from '../
 import { NoopSink } from '../../src/sink/print';
 import { PostHogNodeSink } from '../../src/sink/posthog';
 import type { QueueMessageBody } from '../../src/types';
-import { startPosthogStandin, type PosthogStandin } from '../support/posthog-standin';
+import { DEFAULT_FLAGS_FIXTURE, startPosthogStandin, type PosthogStandin } from '../support/posthog-standin';
 
 jest.setTimeout(180_000);
 
 const KEY = 'tally_e2e_sampling_key_0123';
+const LOCAL_FLAGS = resolve(__dirname, '../../local/flags-definitions.json');
 const FLAG = 'usage-sampling';
 const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 const inSample = (id: string, pct = 10) => parseInt(createHash('sha1').update(`${FLAG}.${id}`).digest('hex').slice(0, 15), 16) / 0xfffffffffffffff <= pct / 100;
@@ -60,7 +61,8 @@ describe('with PostHog (the stand-in)', () => {
     timeoutMs: 3000,
   });
   beforeAll(async () => {
-    standin = await startPosthogStandin({ port: 0 });
+    // The recorded definitions (same flag as local/flags-definitions.json, which stands in where shared/ is absent).
+    standin = await startPosthogStandin({ port: 0, flagDefinitionsFile: existsSync(DEFAULT_FLAGS_FIXTURE) ? DEFAULT_FLAGS_FIXTURE : LOCAL_FLAGS });
     stack = await startLocalStack({
       port: 0,
       apiKey: KEY,
@@ -212,7 +214,7 @@ describe('without PostHog: the local flag file and JSONL (npm start)', () => {
       sink: new NoopSink(),
       batchWindowMs: 100,
       sampling: {
-        flagsFile: resolve(__dirname, '../../local/flags-definitions.json'),
+        flagsFile: LOCAL_FLAGS,
         capturedFile: join(dir, 'posthog-sampled.jsonl'),
         personProperties: [['firstRouteCalled', 'route']],
       },

@@ -8,18 +8,21 @@
  * - cold start without PostHog samples nothing and waits at most the bound; definitions refresh.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { PostHog } from 'posthog-node';
 import { PostHogRawCapture } from '../../src/sampling/capture';
 import { PostHogSampler, type PostHogSamplerOptions } from '../../src/sampling/posthog';
 import { CaptureError } from '../../src/sampling/types';
 import type { QueuedEvent } from '../../src/types';
 import { DEFAULT_FLAGS_FIXTURE, startPosthogStandin, type PosthogStandin } from '../support/posthog-standin';
-import { readFileSync } from 'node:fs';
 
 jest.setTimeout(60_000);
 
-const FIXTURE = JSON.parse(readFileSync(DEFAULT_FLAGS_FIXTURE, 'utf8')) as { flags: Array<Record<string, any>> };
+// The recorded posthog-node definitions; local/flags-definitions.json holds the same flag where shared/ is absent.
+const FIXTURE_FILE = existsSync(DEFAULT_FLAGS_FIXTURE) ? DEFAULT_FLAGS_FIXTURE : resolve(__dirname, '../../local/flags-definitions.json');
+const FIXTURE = JSON.parse(readFileSync(FIXTURE_FILE, 'utf8')) as { flags: Array<Record<string, any>> };
 const FLAG = 'usage-sampling';
 let standin: PosthogStandin;
 const open: Array<{ close(): Promise<void> }> = [];
