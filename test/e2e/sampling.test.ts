@@ -225,7 +225,7 @@ describe('without PostHog: the local flag file and JSONL (npm start)', () => {
   });
 
   test('sampled events are written to the JSONL with their rate, never counted twice', async () => {
-    const batch = Array.from({ length: 1000 }, (_, i) => ({ distinctId: `local-${i}`, event: 'big_route', properties: { route: i < 100 ? '/big/1' : '/x' } }));
+    const batch = Array.from({ length: 400 }, (_, i) => ({ distinctId: `local-${i}`, event: 'big_route', properties: { route: i < 100 ? '/big/1' : '/x' } }));
     const r = await fetch(`${stack.url}/v1/usage`, { method: 'POST', headers: auth, body: JSON.stringify({ batch }) });
     expect(r.status).toBe(202);
     const lines = readFileSync(join(dir, 'posthog-sampled.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { distinct_id: string; properties: { sample_rate: number } });
@@ -234,7 +234,7 @@ describe('without PostHog: the local flag file and JSONL (npm start)', () => {
     for (const l of lines) expect(l.properties.sample_rate).toBe(Number(l.distinct_id.split('-')[1]) < 100 ? 1 : 0.1);
     expect(stack.localPosthog!.events).toHaveLength(want.length);
     await stack.settle(60_000);
-    expect(await totalOf(stack, 'big_route')).toBe(1000);
+    expect(await totalOf(stack, 'big_route')).toBe(400);
   });
 
   test('the flag routes answer from the local file', async () => {
