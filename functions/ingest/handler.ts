@@ -40,6 +40,8 @@ export interface IngestHandlerDeps {
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const POSTHOG_OK = json(200, { status: 1 });
+/** Flag-route answers that mean PostHog could not be asked (src/sampling/flag-proxy.ts). */
+const FLAG_ROUTE_FAILURES = new Set(['flags_unavailable', 'posthog_timeout', 'posthog_unreachable']);
 /** Time kept for answering after the raw capture, when the invocation is about to time out. */
 const ANSWER_RESERVE_MS = 500;
 
@@ -84,7 +86,7 @@ export function createIngestHandler(deps: IngestHandlerDeps): ApiHandler {
             metrics.addMetric(METRICS.QueueSendFailures, MetricUnit.Count, 1);
             return;
           }
-          if (err.statusCode >= 500) {
+          if (FLAG_ROUTE_FAILURES.has(err.code)) {
             metrics.addMetric(SAMPLING_METRICS.FlagProxyFailures, MetricUnit.Count, 1);
             return;
           }
