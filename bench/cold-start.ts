@@ -1,0 +1,168 @@
+/**
+ * Benchmark 2: cold start. Bundles each `functions/<name>/index.ts` the way lib/tally-function.ts
+ * does for Lambda (esbuild, ESM, minified, node22, `mainFields: module,main`, the AWS SDK inside), then
+ * in a fresh `node` process per sample times `import()` of the bundle (module init) and, for ingest,
+ * the first invocation's lazy init (config, clients) on a request that needs no AWS (a 404).
+ *
+ * Also bundles the ingest entry with `src/queue/sqs` and `createSqsClient` swapped for
+ * bench/entries/fast-shim.ts (FastSqsEventQueue instead of the SDK SQS client) to show what the SQS
+ * client costs, and reports what each bundle is made of (esbuild metafile).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import type { Metafile, Plugin } from 'esbuild';
+import { percentiles, progress, REPO, round } from './lib';
+
+export interface ColdStartRow {
+  fn: string;
+  entry: string;
+  bytes: number;
+  gzipBytes: number;
+  /** Median of `import()` in a fresh process, ms. */
+  initMs: number;
+  initP90Ms: number;
+  /** Median of the first invocation's lazy init (ingest variants only), ms. */
+  firstInvokeMs?: number;
+  /** Largest contributors to the bundle, by package. */
+  topPackages: Array<{ name: string; bytes: number }>;
+}
+
+const ESM_BANNER = [
+  "import { createRequire as __tallyCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __tallyFileURLToPath } from 'node:url';",
+  "import { dirname as __tallyDirname } from 'node:path';",
+  'const require = __tallyCreateRequire(import.meta.url);',
+  'const __filename = __tallyFileURLToPath(import.meta.url);',
+  'const __dirname = __tallyDirname(__filename);',
+].join(' ');
+
+const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean; fast?: boolean }> = [
+  { fn: 'ingest', entry: 'functions/ingest/index.ts', probe: true },
+  { fn: 'ingest (sqs-fast)', entry: 'functions/ingest/index.ts', probe: true, fast: true },
+  { fn: 'aggregator', entry: 'functions/aggregator/index.ts' },
+  { fn: 'query', entry: 'functions/query/index.ts' },
+  { fn: 'outbox', entry: 'functions/outbox/index.ts' },
+];
+
+/** Environment a function needs to initialise; nothing here reaches AWS (no secret ARNs). */
+const ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'AKIDCOLDSTART',
+  AWS_SECRET_ACCESS_KEY: 'cold',
+  TALLY_API_KEYS: 'tally_cold_start_key',
+  TALLY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-events',
+  TALLY_TABLE_NAME: 'tally',
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+};
+
+function packageOf(input: string): string {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+  if (!m) return input.startsWith('src/') || input.startsWith('functions/') || input.startsWith('bench/') ? 'tally (src, functions)' : input;
+  const name = m[1]!;
+  if (name.startsWith('@aws-sdk/') || name.startsWith('@smithy/') || name.startsWith('@aws-crypto/')) return `${name.split('/')[0]}/*`;
+  return name;
+}
+
+function composition(meta: Metafile): Array<{ name: string; bytes: number }> {
+  const by = new Map<string, number>();
+  for (const out of Object.values(meta.outputs)) {
+    for (const [input, info] of Object.entries(out.inputs)) by.set(packageOf(input), (by.get(packageOf(input)) ?? 0) + info.bytesInOutput);
+  }
+  return [...by]
+    .map(([name, bytes]) => ({ name, bytes }))
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, 6);
+}
+
+/** Swaps the SDK SQS queue and client of functions/ingest/index.ts for bench/entries/fast-shim.ts. */
+const fastShim: Plugin = {
+  name: 'sqs-fast-shim',
+  setup(b) {
+    const shim = resolve(REPO, 'bench/entries/fast-shim.ts');
+    b.onResolve({ filter: /\/src\/(queue\/sqs|runtime)$/ }, (args) => (args.importer.endsWith(join('functions', 'ingest', 'index.ts')) ? { path: shim } : undefined));
+  },
+};
+
+/** One fresh process: ms for `import()`, and for ingest the first (404) invocation. */
+const PROBE = `
+const t0 = performance.now();
+const m = await import(process.env.BUNDLE);
+const t1 = performance.now();
+let first = null;
+if (process.env.PROBE === '1') {
+  const ev = { version: '2.0', routeKey: '$default', rawPath: '/cold', rawQueryString: '', headers: {},
+    requestContext: { http: { method: 'GET', path: '/cold', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'x' }, requestId: 'r', routeKey: '$default', stage: '$default', time: '', timeEpoch: 0, accountId: '0', apiId: 'a', domainName: 'd', domainPrefix: 'd' },
+    isBase64Encoded: false };
+  const r = await m.handler(ev, {});
+  if (r.statusCode !== 404) throw new Error('unexpected ' + r.statusCode);
+  first = performance.now() - t1;
+}
+console.log(JSON.stringify({ init: t1 - t0, first }));
+`;
+
+export async function runColdStartBench(o: { quick: boolean }): Promise<ColdStartRow[]> {
+  // Loaded at run time: scripts/run.mjs bundles this file, and esbuild's API cannot itself be bundled.
+  const { build } = createRequire(join(REPO, 'package.json'))('esbuild') as typeof import('esbuild');
+  const outRoot = resolve(REPO, 'bench/results/bundles');
+  const samples = o.quick ? 3 : 11;
+  const rows: ColdStartRow[] = [];
+  for (const f of FUNCTIONS) {
+    const outdir = join(outRoot, f.fn.replace(/[^a-z]+/g, '-').replace(/-$/, ''));
+    mkdirSync(outdir, { recursive: true });
+    const outfile = join(outdir, 'index.mjs');
+    const r = await build({
+      entryPoints: [resolve(REPO, f.entry)],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'esm',
+      mainFields: ['module', 'main'],
+      banner: { js: ESM_BANNER },
+      minify: true,
+      metafile: true,
+      logLevel: 'error',
+      absWorkingDir: REPO,
+      plugins: f.fast ? [fastShim] : [],
+    });
+    const code = readFileSync(outfile);
+    const times: number[] = [];
+    const firsts: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', PROBE], {
+        cwd: outdir,
+        env: { PATH: process.env.PATH, ...ENV, BUNDLE: outfile, PROBE: f.probe ? '1' : '0' },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'], // Powertools' "no metrics" warning goes to stderr: not ours to print
+      });
+      const j = JSON.parse(out.trim().split('\n').pop()!) as { init: number; first: number | null };
+      times.push(j.init);
+      if (j.first !== null) firsts.push(j.first);
+    }
+    const p = percentiles(times);
+    const row: ColdStartRow = {
+      fn: f.fn,
+      entry: f.entry,
+      bytes: statSync(outfile).size,
+      gzipBytes: gzipSync(code).length,
+      initMs: round(p.p50, 1),
+      initP90Ms: round(p.p90, 1),
+      ...(firsts.length ? { firstInvokeMs: round(percentiles(firsts).p50, 1) } : {}),
+      topPackages: composition(r.metafile),
+    };
+    rows.push(row);
+    progress(
+      `cold start ${f.fn.padEnd(18)} ${round(row.bytes / 1024, 0)} KB (${round(row.gzipBytes / 1024, 0)} KB gzip), import ${row.initMs} ms` +
+        (row.firstInvokeMs !== undefined ? `, first invocation init ${row.firstInvokeMs} ms` : '') +
+        `; largest: ${row.topPackages
+          .slice(0, 3)
+          .map((t) => `${t.name} ${round(t.bytes / 1024, 0)} KB`)
+          .join(', ')}`,
+    );
+  }
+  return rows;
+}

@@ -1,0 +1,95 @@
+/**
+ * `npm run bench [-- --quick] [-- --only ingest,cold,aggregator,e2e,naive,cost]`
+ *
+ * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
+ * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
+ * `summary.md` (`--quick` writes `quick.json` / `quick.svg` / `quick.md` instead, and asserts nothing
+ * about speed: it only keeps the harness working in CI).
+ *
+ * Every server it starts listens on 127.0.0.1; every load is bounded in count and time.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runAggregatorBench, skewSensitivity } from './aggregator';
+import { runColdStartBench } from './cold-start';
+import { ASSUMPTIONS, computeCosts, PRICES } from './cost';
+import { runE2eBench } from './e2e';
+import { runIngestBench } from './ingest';
+import { argv, progress, REPO } from './lib';
+import { runNaiveBench } from './naive';
+import { evaluateGoals, load, machine, renderSvg, renderTables, type BenchResults } from './report';
+
+const SECTIONS = ['ingest', 'cold', 'aggregator', 'e2e', 'naive', 'cost'] as const;
+type Section = (typeof SECTIONS)[number];
+
+async function main(): Promise<void> {
+  const a = argv();
+  const quick = a.has('quick');
+  const only = new Set((a.get('only') ?? SECTIONS.join(',')).split(',').map((s) => s.trim()) as Section[]);
+  for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (one of ${SECTIONS.join(', ')})`);
+  const outDir = join(REPO, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+
+  const r: BenchResults = {
+    version: 1,
+    quick,
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    machine: { ...machine(), loadavgStart: load(), loadavgEnd: [] },
+    durationsMs: {},
+    goals: [],
+  };
+  progress(`tally benchmark${quick ? ' --quick' : ''}: ${[...only].join(', ')} on ${r.machine.cpus} × ${r.machine.model}, Node ${r.machine.node}, load ${r.machine.loadavgStart.join('/')}`);
+  if (!quick && r.machine.loadavgStart[0]! > 0.5) progress(`note: the machine is busy (load ${r.machine.loadavgStart[0]}); CPU figures hold, throughput figures will be low`);
+
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    progress(`── ${name}`);
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      r.durationsMs[name] = Math.round(performance.now() - t0);
+    }
+  };
+  if (only.has('ingest')) r.ingest = await timed('1. ingest handler', () => runIngestBench({ quick }));
+  if (only.has('cold')) r.coldStart = await timed('2. cold start', () => runColdStartBench({ quick }));
+  if (only.has('aggregator')) {
+    r.aggregator = await timed('3. aggregator', () => runAggregatorBench({ quick }));
+    r.aggregatorSkew = skewSensitivity({ quick });
+    for (const k of r.aggregatorSkew) progress(`aggregator skew: ${k.users} users → ${k.pairs} pairs per ${k.callsPerBatch}-call batch: ${k.posthogEventsPer1M} PostHog events and ${k.counterWritesPer1M} counter writes per 1M calls`);
+  }
+  if (only.has('e2e')) r.e2e = await timed('4. end to end', () => runE2eBench({ quick }));
+  if (only.has('naive')) r.naive = await timed('5. naive approaches', () => runNaiveBench({ quick }));
+  if (only.has('cost') && r.ingest && r.aggregator) {
+    const rows = [...computeCosts({ ingest: r.ingest, aggregator: r.aggregator }, 'sdk'), ...computeCosts({ ingest: r.ingest, aggregator: r.aggregator }, 'fast').filter((x) => x.approach.startsWith('tally'))];
+    r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows };
+  }
+
+  r.finishedAt = new Date().toISOString();
+  r.machine.loadavgEnd = load();
+  r.goals = evaluateGoals(r);
+  const tables = renderTables(r);
+  const svg = renderSvg(r);
+  const json = `${JSON.stringify(r, null, 2)}\n`;
+  if (quick) {
+    writeFileSync(join(outDir, 'quick.json'), json);
+    writeFileSync(join(outDir, 'quick.svg'), svg);
+    writeFileSync(join(outDir, 'quick.md'), `${tables}\n`);
+  } else {
+    writeFileSync(join(outDir, `${r.startedAt.replace(/[:.]/g, '-')}.json`), json);
+    writeFileSync(join(outDir, 'latest.json'), json);
+    writeFileSync(join(outDir, 'latest.svg'), svg);
+    writeFileSync(join(outDir, 'summary.md'), `${tables}\n`);
+  }
+  process.stdout.write(`\n${tables}\n\n`);
+  const total = Object.values(r.durationsMs).reduce((s, v) => s + v, 0);
+  progress(`done in ${(total / 1000).toFixed(1)} s: bench/results/${quick ? 'quick' : 'latest'}.{json,svg} and ${quick ? 'quick.md' : 'summary.md'}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

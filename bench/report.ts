@@ -1,0 +1,338 @@
+/**
+ * Output of `npm run bench`: the results JSON, a text table for the terminal (also Markdown), and an
+ * SVG chart written by hand (no charting library): six panels of horizontal bars with goal lines.
+ */
+import { cpus, loadavg } from 'node:os';
+import type { AggregatorRow, SkewRow } from './aggregator';
+import type { ColdStartRow } from './cold-start';
+import type { CostRow } from './cost';
+import type { E2eRow } from './e2e';
+import type { IngestRow } from './ingest';
+import type { NaiveRow } from './naive';
+import { round } from './lib';
+
+export interface Goal {
+  goal: string;
+  target: string;
+  measured: string;
+  met: boolean;
+  note?: string;
+}
+
+export interface BenchResults {
+  version: 1;
+  quick: boolean;
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; model: string; node: string; platform: string; loadavgStart: number[]; loadavgEnd: number[] };
+  durationsMs: Record<string, number>;
+  ingest?: IngestRow[];
+  coldStart?: ColdStartRow[];
+  aggregator?: AggregatorRow[];
+  aggregatorSkew?: SkewRow[];
+  e2e?: E2eRow[];
+  naive?: NaiveRow[];
+  cost?: { prices: Record<string, number>; assumptions: Record<string, number>; rows: CostRow[] };
+  goals: Goal[];
+}
+
+export function machine(): Pick<BenchResults['machine'], 'cpus' | 'model' | 'node' | 'platform'> {
+  const c = cpus();
+  return { cpus: c.length, model: c[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}` };
+}
+export const load = (): number[] => loadavg().map((v) => round(v, 2));
+
+const fmt = (v: number, d = 0): string => v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: 0 });
+
+export function evaluateGoals(r: BenchResults): Goal[] {
+  const goals: Goal[] = [];
+  const ing = (q: string, p: string) => r.ingest?.find((x) => x.queue === q && x.payload === p);
+  const sdk1 = ing('sdk', 'single');
+  const fast1 = ing('fast', 'single');
+  const none1 = ing('none', 'single');
+  if (sdk1 && fast1 && none1) {
+    goals.push({
+      goal: 'Ingest CPU per single-event request, incl. SQS client',
+      target: '≤ 250 µs',
+      measured: `${fmt(sdk1.cpuUsPerRequest)} µs (SDK v3, deployed) · ${fmt(fast1.cpuUsPerRequest)} µs (sqs-fast)`,
+      met: sdk1.cpuUsPerRequest <= 250,
+      note: `handler alone ${fmt(none1.cpuUsPerRequest)} µs; the SDK client adds ${fmt(sdk1.cpuUsPerRequest - none1.cpuUsPerRequest)} µs, sqs-fast ${fmt(fast1.cpuUsPerRequest - none1.cpuUsPerRequest)} µs${fast1.cpuUsPerRequest <= 250 ? ': met with sqs-fast wired in' : ''}`,
+    });
+  }
+  const sdkB = ing('sdk', 'batch100');
+  const fastB = ing('fast', 'batch100');
+  const noneB = ing('none', 'batch100');
+  if (sdkB && fastB && noneB) {
+    goals.push({
+      goal: 'Ingest CPU per event, batches of 100',
+      target: '≤ 5 µs',
+      measured: `${sdkB.cpuUsPerEvent} µs (SDK v3) · ${fastB.cpuUsPerEvent} µs (sqs-fast)`,
+      met: sdkB.cpuUsPerEvent <= 5,
+      note: `handler alone ${noneB.cpuUsPerEvent} µs/event (decode, zod, normalise, pack); the rest is the SQS call for a ~26 KB message`,
+    });
+  }
+  const ci = r.coldStart?.find((x) => x.fn === 'ingest');
+  const cf = r.coldStart?.find((x) => x.fn === 'ingest (sqs-fast)');
+  if (ci) {
+    const top = ci.topPackages.map((t) => `${t.name} ${fmt(t.bytes / 1024)} KB`).slice(0, 3).join(', ');
+    goals.push({ goal: 'Ingest bundle size (minified)', target: '≤ 250 KB', measured: `${fmt(ci.bytes / 1024)} KB${cf ? ` · ${fmt(cf.bytes / 1024)} KB (sqs-fast)` : ''}`, met: ci.bytes <= 250 * 1024, note: `largest parts: ${top}` });
+    goals.push({ goal: 'Ingest module init (import of the bundle)', target: '≤ 80 ms', measured: `${ci.initMs} ms${cf ? ` · ${cf.initMs} ms (sqs-fast)` : ''}`, met: ci.initMs <= 80 });
+  }
+  const e1 = r.e2e?.find((x) => x.scenario === 'single');
+  if (e1) {
+    goals.push({
+      goal: 'Local stack, single-event requests, zero loss',
+      target: '≥ 3,000 requests/s',
+      measured: `${fmt(e1.requestsPerSecond)} requests/s accepted (${fmt(e1.endToEndEventsPerSecond)}/s incl. aggregation), lost ${e1.lost}`,
+      met: e1.requestsPerSecond >= 3000 && e1.lost === 0,
+      note: `stack CPU ${fmt(e1.stackCpuUsPerRequest)} µs per request (front, ingest, SDK SQS send, poller, aggregator with a claim per message, in-process dynalite: one thread)`,
+    });
+  }
+  const eB = r.e2e?.find((x) => x.scenario === 'batch100');
+  if (eB) {
+    goals.push({
+      goal: 'Local stack, batches of 100, zero loss',
+      target: '≥ 16,700 events/s (1M/minute)',
+      measured: `${fmt(eB.eventsPerSecond)} events/s accepted, p99 ${eB.p99Ms} ms; ${fmt(eB.endToEndEventsPerSecond)} events/s incl. aggregation; lost ${eB.lost}`,
+      // Sustained means aggregation kept up too, not only that ingest answered.
+      met: eB.eventsPerSecond >= 16_700 * 0.98 && eB.endToEndEventsPerSecond >= 16_700 * 0.9 && eB.lost === 0,
+      note: `ingest kept the pace; aggregation (same thread as ingest, dynalite in-process) drained ${fmt(eB.drainMs / 1000, 1)} s after the load stopped`,
+    });
+  }
+  const na = r.naive?.find((x) => x.mode === 'a');
+  const agg = r.aggregator?.find((x) => x.scenario === 'single');
+  if (na && agg) {
+    const ratio = na.posthogRequestsPer1M / Math.max(1, agg.posthogRequestsPer1M);
+    goals.push({
+      goal: 'PostHog requests per 1M calls vs (a)',
+      target: '≥ 100× fewer',
+      measured: `${fmt(ratio, 0)}× fewer (tally ${fmt(agg.posthogRequestsPer1M)}, (a) ${fmt(na.posthogRequestsPer1M)} measured); 1,000× against (a) at one request per call`,
+      met: ratio >= 100,
+      note: `(a) coalesces calls that arrive while a request is in flight (${na.rate} calls/s, 50 ms PostHog round trip); tally: 10,000-message batches, 500 events per PostHog request`,
+    });
+  }
+  return goals;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Text table
+
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  const cells = [head, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c, 2) : c)))];
+  const w = head.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  const line = (r: Array<string | number>) => `| ${r.map((c, i) => String(c ?? '').padEnd(w[i]!)).join(' | ')} |`;
+  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+/** The Markdown tables printed at the end of a run and saved as summary.md. */
+export function renderTables(r: BenchResults): string {
+  const out: string[] = [];
+  out.push(`tally benchmark${r.quick ? ' (--quick: harness check, numbers not meaningful)' : ''} — ${r.finishedAt}, ${r.machine.cpus} × ${r.machine.model}, Node ${r.machine.node}, load ${r.machine.loadavgStart.join('/')}`);
+  if (r.goals.length) {
+    out.push('\nGoals');
+    out.push(table(['goal', 'target', 'measured', 'met'], r.goals.map((g) => [g.goal, g.target, g.measured, g.met ? 'yes' : 'NO'])));
+  }
+  if (r.ingest) {
+    out.push('\n1. Ingest handler, in-process, warm (one request at a time; SQS = fauxqs over HTTP in another process)');
+    out.push(table(['payload', 'queue', 'requests', 'CPU µs/request', 'CPU µs/event', 'p50 ms', 'p99 ms'], r.ingest.map((x) => [x.payload, x.queue, x.requests, x.cpuUsPerRequest, x.cpuUsPerEvent, x.p50Ms, x.p99Ms])));
+  }
+  if (r.coldStart) {
+    out.push('\n2. Cold start (bundles as lib/tally-function.ts builds them; import in a fresh node process, median)');
+    out.push(
+      table(
+        ['function', 'KB', 'KB gzip', 'import ms', 'first-call init ms', 'largest parts'],
+        r.coldStart.map((x) => [x.fn, round(x.bytes / 1024, 0), round(x.gzipBytes / 1024, 0), x.initMs, x.firstInvokeMs ?? '', x.topPackages.slice(0, 3).map((t) => `${t.name} ${round(t.bytes / 1024, 0)}`).join(', ')]),
+      ),
+    );
+  }
+  if (r.aggregator) {
+    out.push('\n3. Aggregator, one batch, Zipf keys (dynalite + PostHog stand-in in another process)');
+    out.push(
+      table(
+        ['scenario', 'messages', 'calls', 'pairs', 'calls/s', 'CPU µs/call', 'dynalite CPU ms', 'DDB writes /1M', 'WCU /1M', 'PostHog events /1M', 'PostHog requests /1M'],
+        r.aggregator.map((x) => [x.scenario, x.messages, x.calls, x.pairs, x.eventsPerSecond, x.cpuUsPerCall, x.dynaliteCpuMs, x.dynamoWritesPer1M, x.writeUnitsPer1M, x.posthogEventsPer1M, x.posthogRequestsPer1M]),
+      ),
+    );
+  }
+  if (r.aggregatorSkew) {
+    out.push('\n3b. What one batch saves, by number of users (pure aggregation of one batch of single-call messages)');
+    out.push(table(['users', 'calls/batch', 'pairs', 'PostHog events /1M', 'counter writes /1M', 'claims /1M'], r.aggregatorSkew.map((x) => [x.users, x.callsPerBatch, x.pairs, x.posthogEventsPer1M, x.counterWritesPer1M, x.claimsPer1M])));
+  }
+  if (r.e2e) {
+    out.push('\n4. End to end on the local stack (npm start\'s stack in a child process)');
+    out.push(
+      table(
+        ['scenario', 'req/s', 'events/s', 'p50 ms', 'p90 ms', 'p99 ms', 'failed', 'drain s', 'end-to-end events/s', 'acknowledged', 'stored', 'PostHog calls', 'lost', 'stack CPU µs/req'],
+        r.e2e.map((x) => [`${x.scenario}${x.targetRate ? ` @${x.targetRate}/s` : ''}`, x.requestsPerSecond, x.eventsPerSecond, x.p50Ms, x.p90Ms, x.p99Ms, x.failed, round(x.drainMs / 1000, 1), x.endToEndEventsPerSecond, x.acknowledged, x.stored, x.posthogCalls, x.lost, x.stackCpuUsPerRequest]),
+      ),
+    );
+  }
+  if (r.naive) {
+    out.push('\n5. Against the naive approaches (paced calls; kill -9 of the process holding the tracking state)');
+    out.push(
+      table(
+        ['approach', 'calls/s', 'CPU µs/call (API process)', 'PostHog requests /1M', 'PostHog events /1M', 'acknowledged', 'reached', 'lost on kill -9'],
+        r.naive.map((x) => [x.label, x.rate, x.cpuUsPerCall, x.posthogRequestsPer1M, x.posthogEventsPer1M, x.acknowledged, x.reached, x.mode === 'none' ? '' : `${x.lost} (${x.lostPercent} %)`]),
+      ),
+    );
+  }
+  if (r.cost) {
+    out.push('\n6. Cost per 1M tracked calls (USD, us-east-1 list prices; month = 1M calls/minute × 30 days)');
+    out.push(table(['approach', 'case', 'calls/request', 'per 1M calls', 'per month'], r.cost.rows.map((x) => [x.approach, x.case, x.callsPerRequest, `$${fmt(x.per1M, 3)}`, `$${fmt(x.perMonthAt1MPerMinute)}`])));
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SVG chart
+
+interface Bar {
+  label: string;
+  value: number;
+  color: string;
+  text?: string;
+}
+interface Panel {
+  title: string;
+  bars: Bar[];
+  goal?: { value: number; label: string };
+  log?: boolean;
+  unit: string;
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const C = { tally: '#1f77b4', fast: '#2ca02c', naive: '#d62728', other: '#7f7f7f', base: '#bcbd22' };
+
+function panelSvg(p: Panel, x: number, y: number, w: number, h: number): string {
+  const labelW = 205;
+  const plotX = x + labelW;
+  const plotW = w - labelW - 125;
+  const barH = Math.min(26, (h - 50) / Math.max(1, p.bars.length) - 6);
+  const max = Math.max(...p.bars.map((b) => b.value), p.goal?.value ?? 0, p.log ? 10 : 1e-9);
+  const scale = (v: number): number => {
+    if (!p.log) return (v / max) * plotW;
+    const lo = 0;
+    const hi = Math.log10(max * 1.2);
+    return v <= 1 ? 0 : ((Math.log10(v) - lo) / (hi - lo)) * plotW;
+  };
+  const parts: string[] = [];
+  parts.push(`<text x="${x}" y="${y + 16}" font-size="14" font-weight="bold">${esc(p.title)}</text>`);
+  p.bars.forEach((b, i) => {
+    const by = y + 34 + i * (barH + 6);
+    const bw = Math.max(1, scale(b.value));
+    parts.push(`<text x="${plotX - 6}" y="${by + barH / 2 + 4}" font-size="11" text-anchor="end">${esc(b.label)}</text>`);
+    parts.push(`<rect x="${plotX}" y="${by}" width="${bw.toFixed(1)}" height="${barH}" fill="${b.color}"/>`);
+    parts.push(`<text x="${plotX + bw + 4}" y="${by + barH / 2 + 4}" font-size="11">${esc(b.text ?? `${fmt(b.value, b.value < 10 ? 2 : 0)} ${p.unit}`)}</text>`);
+  });
+  if (p.goal) {
+    const gx = plotX + scale(p.goal.value);
+    const bottom = y + 34 + p.bars.length * (barH + 6);
+    parts.push(`<line x1="${gx.toFixed(1)}" y1="${y + 26}" x2="${gx.toFixed(1)}" y2="${bottom}" stroke="#000" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${gx.toFixed(1)}" y="${bottom + 12}" font-size="10" text-anchor="middle">${esc(p.goal.label)}</text>`);
+  }
+  if (p.log) parts.push(`<text x="${x + w - 10}" y="${y + 16}" font-size="10" text-anchor="end" fill="#555">log scale</text>`);
+  return parts.join('\n');
+}
+
+export function renderSvg(r: BenchResults): string {
+  const panels: Panel[] = [];
+  const ing = (q: string, p: string) => r.ingest?.find((x) => x.queue === q && x.payload === p);
+  if (r.ingest) {
+    panels.push({
+      title: '1. Ingest CPU per single-event request',
+      unit: 'µs',
+      goal: { value: 250, label: 'goal 250 µs' },
+      bars: [
+        { label: 'handler only (no I/O)', value: ing('none', 'single')?.cpuUsPerRequest ?? 0, color: C.base },
+        { label: '+ SDK v3 SQS client', value: ing('sdk', 'single')?.cpuUsPerRequest ?? 0, color: C.tally },
+        { label: '+ sqs-fast client', value: ing('fast', 'single')?.cpuUsPerRequest ?? 0, color: C.fast },
+      ],
+    });
+    panels.push({
+      title: '1. Ingest CPU per event, batches of 100',
+      unit: 'µs',
+      goal: { value: 5, label: 'goal 5 µs' },
+      bars: [
+        { label: 'handler only (no I/O)', value: ing('none', 'batch100')?.cpuUsPerEvent ?? 0, color: C.base },
+        { label: '+ SDK v3 SQS client', value: ing('sdk', 'batch100')?.cpuUsPerEvent ?? 0, color: C.tally },
+        { label: '+ sqs-fast client', value: ing('fast', 'batch100')?.cpuUsPerEvent ?? 0, color: C.fast },
+        { label: 'PostHog /batch gzip, SDK', value: ing('sdk', 'posthog100')?.cpuUsPerEvent ?? 0, color: C.tally },
+        { label: 'PostHog /batch gzip, fast', value: ing('fast', 'posthog100')?.cpuUsPerEvent ?? 0, color: C.fast },
+      ],
+    });
+  }
+  if (r.coldStart) {
+    panels.push({
+      title: '2. Bundle size (minified)',
+      unit: 'KB',
+      goal: { value: 250, label: 'ingest goal 250 KB' },
+      bars: r.coldStart.map((c) => ({ label: c.fn, value: c.bytes / 1024, color: c.fn.includes('fast') ? C.fast : C.tally, text: `${fmt(c.bytes / 1024)} KB, init ${c.initMs} ms` })),
+    });
+  }
+  if (r.e2e) {
+    const s = r.e2e.find((x) => x.scenario === 'single');
+    const b = r.e2e.find((x) => x.scenario === 'batch100');
+    panels.push({
+      title: '4. Local stack throughput (zero loss)',
+      unit: '/s',
+      log: true,
+      bars: [
+        ...(s ? [{ label: 'single: requests/s accepted', value: s.requestsPerSecond, color: C.tally }, { label: 'single: calls/s incl. aggregation', value: s.endToEndEventsPerSecond, color: C.other }] : []),
+        ...(b ? [{ label: 'batch 100: events/s accepted', value: b.eventsPerSecond, color: C.tally }, { label: 'batch 100: incl. aggregation', value: b.endToEndEventsPerSecond, color: C.other }] : []),
+        { label: 'goal: single req/s', value: 3000, color: '#dddddd' },
+        { label: 'goal: 1M/min events/s', value: 16_700, color: '#dddddd' },
+      ],
+    });
+  }
+  const agg = r.aggregator?.find((x) => x.scenario === 'single');
+  if (r.naive) {
+    const na = r.naive.find((x) => x.mode === 'a');
+    const nb = r.naive.find((x) => x.mode === 'b');
+    panels.push({
+      title: '5. PostHog requests per 1M calls',
+      unit: '',
+      log: true,
+      bars: [
+        { label: '(a) posthog-node, flushAt 1', value: 1e6, color: C.naive, text: '1M (one per call)' },
+        ...(na ? [{ label: '(a) measured under load', value: na.posthogRequestsPer1M, color: C.naive }] : []),
+        ...(nb ? [{ label: '(b) counts every 10 s', value: nb.posthogRequestsPer1M, color: C.other }] : []),
+        ...(agg ? [{ label: 'tally (10,000-msg batches)', value: agg.posthogRequestsPer1M, color: C.tally }] : []),
+      ],
+    });
+    panels.push({
+      title: '5. Acknowledged calls lost on kill -9',
+      unit: '%',
+      bars: r.naive
+        .filter((x) => x.mode !== 'none')
+        .map((x) => ({ label: x.mode === 'tally' ? 'tally' : x.mode === 'a' ? '(a) posthog-node, flushAt 1' : '(b) counts flushed every 10 s', value: x.lostPercent, color: x.mode === 'tally' ? C.tally : C.naive, text: `${x.lost} of ${fmt(x.acknowledged)} (${x.lostPercent} %)` })),
+    });
+  }
+  if (r.cost) {
+    const pick = r.cost.rows.filter((x) => x.approach.startsWith('tally') || x.approach.startsWith('API') || x.approach.includes('high-volume'));
+    panels.push({
+      title: '6. Cost per 1M tracked calls (USD)',
+      unit: '$',
+      bars: pick.map((x) => ({
+        label: `${x.approach.replace(' + tally aggregator', '').replace('API Gateway → SQS direct', 'API GW → SQS direct').replace(' (SDK SQS client)', '').replace(', one event per call (high-volume rate)', ' per event')}${x.approach.startsWith('PostHog') ? '' : x.case === 'A' ? ', 1 call/req' : `, ${x.callsPerRequest}/req`}`,
+        value: x.per1M,
+        color: x.approach.startsWith('tally') ? C.tally : x.approach.startsWith('PostHog') ? C.naive : C.other,
+        text: `$${fmt(x.per1M, 2)}`,
+      })),
+    });
+  }
+  const colW = 560;
+  const rowH = 240;
+  const cols = 2;
+  const rows = Math.ceil(panels.length / cols);
+  const W = colW * cols + 20;
+  const H = rows * rowH + 60;
+  const body = panels.map((p, i) => panelSvg(p, 10 + (i % cols) * colW, 50 + Math.floor(i / cols) * rowH, colW - 20, rowH - 20)).join('\n');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="10" y="24" font-size="17" font-weight="bold">tally — npm run bench${r.quick ? ' --quick (harness check only)' : ''}</text>`,
+    `<text x="10" y="42" font-size="11" fill="#555">${esc(`${r.finishedAt} · ${r.machine.cpus} × ${r.machine.model} · Node ${r.machine.node} · load ${r.machine.loadavgStart.join('/')}`)}</text>`,
+    body,
+    '</svg>',
+  ].join('\n');
+}
