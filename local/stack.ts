@@ -13,8 +13,7 @@ import { createOutboxHandler } from '../functions/outbox/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
 import { matchIngestRoute } from '../src/ingest/ingest';
-import { SqsEventQueue } from '../src/queue/sqs';
-import { createDynamoClient, createSqsClient } from '../src/runtime';
+import { createDynamoClient, createEventQueue, createSqsClient } from '../src/runtime';
 import type { PostHogSink } from '../src/sink/types';
 import { createSampling, matchFlagRoute, type IngestSampling } from '../src/sampling';
 import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
@@ -162,7 +161,9 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       flags = { host: posthog.host, projectKey: posthog.projectKey, timeoutMs: so.flagsProxyTimeoutMs ?? 5000 };
     }
 
-    const ingest = createIngestHandler({ queue: new SqsEventQueue(sqsClient, { queueUrl: res.queueUrl }), apiKeys: [o.apiKey], sampling, flags });
+    const queue = createEventQueue({ ...aws, TALLY_QUEUE_URL: res.queueUrl });
+    started.push({ stop: async () => queue.destroy() });
+    const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags });
     const query = createQueryHandler({ store, apiKeys: [o.apiKey] });
     const aggregator = createAggregatorHandler({ ...core, onReport: o.onReport, log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`) });
     const outbox = createOutboxHandler(core);

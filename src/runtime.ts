@@ -5,6 +5,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { AggregatorConfig } from './config';
+import { FastSqsEventQueue } from './queue/sqs-fast';
 import { PostHogNodeSink } from './sink/posthog';
 import type { PostHogSink } from './sink/types';
 import { DynamoUsageStore } from './store/dynamo';
@@ -60,4 +61,18 @@ export function createAggregatorCore(c: AggregatorConfig): { store: DynamoUsageS
   const sink = createPostHogSink(c);
   if (!sink) throw new Error('POSTHOG_API_KEY (or POSTHOG_API_KEY_SECRET_ARN) is required in AWS');
   return { store: createStore(c), sink, staleMs: c.TALLY_CLAIM_STALE_SECONDS * 1000, concurrency: c.TALLY_DYNAMODB_CONCURRENCY };
+}
+
+/**
+ * The queue ingest writes to: SendMessageBatch in SQS's JSON protocol over keep-alive HTTP, signed by
+ * node:crypto (src/queue/sqs-fast.ts) — a quarter of the SDK client's CPU per request (docs/PERFORMANCE.md).
+ * In Lambda the credentials come from the environment; a local endpoint takes any.
+ */
+export function createEventQueue(c: AwsEndpoints & { TALLY_QUEUE_URL: string; TALLY_MAX_MESSAGE_BYTES?: number }): FastSqsEventQueue {
+  return new FastSqsEventQueue({
+    queueUrl: c.TALLY_QUEUE_URL,
+    region: c.AWS_REGION,
+    ...(c.TALLY_MAX_MESSAGE_BYTES !== undefined ? { maxMessageBytes: c.TALLY_MAX_MESSAGE_BYTES } : {}),
+    ...(c.TALLY_SQS_ENDPOINT ? { endpoint: c.TALLY_SQS_ENDPOINT, credentials: localCredentials } : {}),
+  });
 }

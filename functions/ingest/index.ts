@@ -1,8 +1,7 @@
 /** Lambda entry point: ingest (API Gateway HTTP API, payload v2). */
 import { loadIngestConfig } from '../../src/config';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
-import { SqsEventQueue } from '../../src/queue/sqs';
-import { createSqsClient } from '../../src/runtime';
+import { createEventQueue } from '../../src/runtime';
 import { createSampling } from '../../src/sampling';
 import { resolveSecretEnv } from '../../src/secrets';
 import { lazy } from '../lazy';
@@ -40,7 +39,7 @@ const inner = lazy(() => {
   const c = loadIngestConfig();
   const sampling = createSampling(c, (level, message, extra) => logger[level](message, extra ?? {}));
   return createIngestHandler({
-    queue: new SqsEventQueue(createSqsClient(c), { queueUrl: c.TALLY_QUEUE_URL, maxMessageBytes: c.TALLY_MAX_MESSAGE_BYTES }),
+    queue: createEventQueue(c),
     apiKeys: c.TALLY_API_KEYS,
     logger,
     metrics: createMetrics(SERVICES.ingest),

@@ -4,9 +4,10 @@
  * client that retries with the same uuids produces the same message ids and the aggregator counts
  * them once.
  */
-import { PayloadTooLargeError } from '../errors';
+import { PayloadTooLargeError, QueueUnavailableError } from '../errors';
 import type { QueuedEvent } from '../types';
 import { digest } from '../util/ids';
+import type { SendResult } from './types';
 
 /** SQS limits. */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -66,4 +67,31 @@ export function groupIntoCalls(messages: readonly PackedMessage[], maxCallBytes 
   }
   if (cur.length > 0) calls.push(cur);
   return calls;
+}
+
+/**
+ * Packs `events` and sends every call in parallel with `sendBatch`, which returns the entries SQS
+ * reported as failed; those are retried up to `entryRetries` rounds, then the send rejects with a 503.
+ * The one send loop of every SQS queue implementation.
+ */
+export async function sendPacked(
+  events: readonly QueuedEvent[],
+  opts: { maxMessageBytes: number; entryRetries: number },
+  sendBatch: (entries: PackedMessage[]) => Promise<PackedMessage[]>,
+): Promise<SendResult> {
+  const messages = packMessages(events, opts.maxMessageBytes);
+  let calls = 0;
+  await Promise.all(
+    groupIntoCalls(messages).map(async (entries) => {
+      let pending = entries;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > opts.entryRetries) {
+          throw new QueueUnavailableError(`queue refused ${pending.length} message(s); nothing in them was accepted, retry`);
+        }
+        calls++;
+        pending = await sendBatch(pending);
+      }
+    }),
+  );
+  return { messages: messages.length, calls };
 }

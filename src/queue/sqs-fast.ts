@@ -16,7 +16,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { QueueUnavailableError } from '../errors';
 import type { QueuedEvent } from '../types';
-import { groupIntoCalls, packMessages, type PackedMessage } from './pack';
+import { sendPacked, type PackedMessage } from './pack';
 import type { EventQueue, SendResult } from './types';
 
 export interface AwsCredentials {
@@ -137,23 +137,8 @@ export class FastSqsEventQueue implements EventQueue {
     this.signer = new SigV4(this.o.region, 'sqs');
   }
 
-  async send(events: QueuedEvent[]): Promise<SendResult> {
-    const messages = packMessages(events, this.o.maxMessageBytes);
-    const calls = groupIntoCalls(messages);
-    let callCount = 0;
-    await Promise.all(
-      calls.map(async (entries) => {
-        let pending = entries;
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > this.o.entryRetries) {
-            throw new QueueUnavailableError(`queue refused ${pending.length} message(s); nothing in them was accepted, retry`);
-          }
-          callCount++;
-          pending = await this.sendBatch(pending);
-        }
-      }),
-    );
-    return { messages: messages.length, calls: callCount };
+  send(events: QueuedEvent[]): Promise<SendResult> {
+    return sendPacked(events, this.o, (entries) => this.sendBatch(entries));
   }
 
   /** Closes idle keep-alive sockets. */

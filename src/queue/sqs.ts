@@ -6,7 +6,7 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { QueueUnavailableError } from '../errors';
 import type { QueuedEvent } from '../types';
-import { groupIntoCalls, packMessages, type PackedMessage } from './pack';
+import { sendPacked, type PackedMessage } from './pack';
 import type { EventQueue, SendResult } from './types';
 
 export interface SqsQueueOptions {
@@ -29,23 +29,8 @@ export class SqsEventQueue implements EventQueue {
     this.opts = { ...sqsQueueDefaults, ...opts };
   }
 
-  async send(events: QueuedEvent[]): Promise<SendResult> {
-    const messages = packMessages(events, this.opts.maxMessageBytes);
-    const calls = groupIntoCalls(messages);
-    let callCount = 0;
-    await Promise.all(
-      calls.map(async (entries) => {
-        let pending = entries;
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > this.opts.entryRetries) {
-            throw new QueueUnavailableError(`queue refused ${pending.length} message(s); nothing in them was accepted, retry`);
-          }
-          callCount++;
-          pending = await this.sendBatch(pending);
-        }
-      }),
-    );
-    return { messages: messages.length, calls: callCount };
+  send(events: QueuedEvent[]): Promise<SendResult> {
+    return sendPacked(events, this.opts, (entries) => this.sendBatch(entries));
   }
 
   /** One SendMessageBatch; returns the entries that failed and may succeed on retry. */
