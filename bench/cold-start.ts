@@ -3,17 +3,14 @@
  * does for Lambda (esbuild, ESM, minified, node22, `mainFields: module,main`, the AWS SDK inside), then
  * in a fresh `node` process per sample times `import()` of the bundle (module init) and, for ingest,
  * the first invocation's lazy init (config, clients) on a request that needs no AWS (a 404).
- *
- * Also bundles the ingest entry with `src/queue/sqs` and `createSqsClient` swapped for
- * bench/entries/fast-shim.ts (FastSqsEventQueue instead of the SDK SQS client) to show what the SQS
- * client costs, and reports what each bundle is made of (esbuild metafile).
+ * Reports what each bundle is made of (esbuild metafile).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
-import type { Metafile, Plugin } from 'esbuild';
+import type { Metafile } from 'esbuild';
 import { percentiles, progress, REPO, round } from './lib';
 
 export interface ColdStartRow {
@@ -39,9 +36,8 @@ const ESM_BANNER = [
   'const __dirname = __tallyDirname(__filename);',
 ].join(' ');
 
-const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean; fast?: boolean }> = [
+const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean }> = [
   { fn: 'ingest', entry: 'functions/ingest/index.ts', probe: true },
-  { fn: 'ingest (sqs-fast)', entry: 'functions/ingest/index.ts', probe: true, fast: true },
   { fn: 'aggregator', entry: 'functions/aggregator/index.ts' },
   { fn: 'query', entry: 'functions/query/index.ts' },
   { fn: 'outbox', entry: 'functions/outbox/index.ts' },
@@ -77,15 +73,6 @@ function composition(meta: Metafile): Array<{ name: string; bytes: number }> {
     .sort((a, b) => b.bytes - a.bytes)
     .slice(0, 6);
 }
-
-/** Swaps the SDK SQS queue and client of functions/ingest/index.ts for bench/entries/fast-shim.ts. */
-const fastShim: Plugin = {
-  name: 'sqs-fast-shim',
-  setup(b) {
-    const shim = resolve(REPO, 'bench/entries/fast-shim.ts');
-    b.onResolve({ filter: /\/src\/(queue\/sqs|runtime)$/ }, (args) => (args.importer.endsWith(join('functions', 'ingest', 'index.ts')) ? { path: shim } : undefined));
-  },
-};
 
 /** One fresh process: ms for `import()`, and for ingest the first (404) invocation. */
 const PROBE = `
@@ -127,7 +114,6 @@ export async function runColdStartBench(o: { quick: boolean }): Promise<ColdStar
       metafile: true,
       logLevel: 'error',
       absWorkingDir: REPO,
-      plugins: f.fast ? [fastShim] : [],
     });
     const code = readFileSync(outfile);
     const times: number[] = [];

@@ -319,6 +319,16 @@ export class Monitoring extends Construct {
         tallyMetric('OutboxBacklog', SERVICES.outbox, 'Maximum'),
       ]),
     );
+    // Sampling (docs/SAMPLING.md): raw events sent, what failed, what waited.
+    d.addWidgets(
+      w('Sampled raw events', [
+        tallyMetric('EventsSampled', SERVICES.ingest, 'Sum'),
+        tallyMetric('SampleCaptureFailures', SERVICES.ingest, 'Sum'),
+        tallyMetric('SamplingUnavailable', SERVICES.ingest, 'Sum'),
+      ]),
+      w('Sample capture latency', [tallyMetric('SampleCaptureLatency', SERVICES.ingest, 'p99', FIVE_MIN, 'raw capture p99')]),
+      w('Flag routes failing', [tallyMetric('FlagProxyFailures', SERVICES.ingest, 'Sum')]),
+    );
     d.addWidgets(
       w('DynamoDB consumed capacity', [
         table.metricConsumedWriteCapacityUnits({ period: FIVE_MIN, statistic: 'Sum', label: 'WCU' }),

@@ -3,31 +3,39 @@
  * Each function asks for the slice it needs; a missing or malformed variable fails fast at init
  * with a message naming it.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parsePersonPropertyMapping } from './sampling/person';
 
-const csv = z
-  .string()
-  .transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0));
-const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+// zod/mini: every Lambda validates its config at init, and classic zod was 440 KB of each bundle.
+
+const isInt = z.refine(Number.isInteger, 'must be an integer');
+/** A number from the environment within [min, max], with a default. */
+const num = (def: number, min: number, max = Number.MAX_SAFE_INTEGER, integer = true) =>
+  z._default(z.coerce.number().check(...(integer ? [isInt] : []), z.gte(min), z.lte(max)), def);
+const int = (def: number) => num(def, 0);
+const str = (min = 1, max?: number) => z.string().check(z.minLength(min), ...(max !== undefined ? [z.maxLength(max)] : []));
+const csv = z.pipe(
+  z.string(),
+  z.transform((s: string) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0)),
+);
 
 /** Variables every function understands. */
 const common = z.object({
-  AWS_REGION: z.string().default('us-east-1'),
+  AWS_REGION: z._default(z.string(), 'us-east-1'),
   /** Override endpoints (the local stack and tests point these at dynalite/fauxqs). */
-  TALLY_SQS_ENDPOINT: z.url().optional(),
-  TALLY_DYNAMODB_ENDPOINT: z.url().optional(),
+  TALLY_SQS_ENDPOINT: z.optional(z.url()),
+  TALLY_DYNAMODB_ENDPOINT: z.optional(z.url()),
 });
 
 const apiKeys = z.object({
   /** Keys clients present (comma-separated, so a key can be rotated without downtime). */
-  TALLY_API_KEYS: csv.pipe(z.array(z.string().min(8, 'API keys must be at least 8 characters')).min(1)),
+  TALLY_API_KEYS: z.pipe(csv, z.array(z.string().check(z.minLength(8, 'API keys must be at least 8 characters'))).check(z.minLength(1))),
 });
 
 const posthog = z.object({
   /** PostHog project key (phc_…). Without it, PostHog events are printed (local) or fail the send. */
-  POSTHOG_API_KEY: z.string().min(1).optional(),
-  POSTHOG_HOST: z.url().default('https://us.i.posthog.com'),
+  POSTHOG_API_KEY: z.optional(str()),
+  POSTHOG_HOST: z._default(z.url(), 'https://us.i.posthog.com'),
   /** Bounded on purpose: posthog-node's defaults (10 s × 3 retries × 3 s) can hold an invocation ~49 s. */
   POSTHOG_REQUEST_TIMEOUT_MS: int(5000),
   /** The outbox retries later, so in-call retries stay few. */
@@ -40,52 +48,53 @@ const posthog = z.object({
  */
 const sampling = z.object({
   /** Personal (`phx_…`) or project secret (`phs_…`) key: fetches the flag definitions for local evaluation. */
-  POSTHOG_PERSONAL_API_KEY: z
-    .string()
-    .min(1)
-    .refine((k) => !k.startsWith('phc_'), 'must be a personal (phx_) or project secret (phs_) key, not the project key (phc_)')
-    .optional(),
+  POSTHOG_PERSONAL_API_KEY: z.optional(
+    str().check(z.refine((k: string) => !k.startsWith('phc_'), 'must be a personal (phx_) or project secret (phs_) key, not the project key (phc_)')),
+  ),
   /** The flag that picks sampled distinct ids. */
-  TALLY_SAMPLING_FLAG_KEY: z.string().min(1).max(400).default('usage-sampling'),
+  TALLY_SAMPLING_FLAG_KEY: z._default(str(1, 400), 'usage-sampling'),
   /** Event properties offered to the flag as person properties: `personProp=eventProp,prop` (besides `$set`/`$set_once`). */
-  TALLY_SAMPLING_PERSON_PROPERTIES: z
-    .string()
-    .default('')
-    .refine((s) => {
+  TALLY_SAMPLING_PERSON_PROPERTIES: z.pipe(
+    z._default(z.string(), ''),
+    z.transform((s: string, ctx) => {
       try {
-        parsePersonPropertyMapping(s);
-        return true;
+        return parsePersonPropertyMapping(s);
       } catch {
-        return false;
+        ctx.issues.push({ code: 'custom', message: 'comma-separated personProperty=eventProperty pairs or property names', input: s });
+        return parsePersonPropertyMapping('');
       }
-    }, 'comma-separated personProperty=eventProperty pairs or property names')
-    .transform((s) => parsePersonPropertyMapping(s)),
+    }),
+  ),
   /**
    * Bound of PostHog work on the request path: the raw capture of sampled events, each definitions
    * request, and (once per cold start) the wait for the first definitions.
    */
-  TALLY_SAMPLING_TIMEOUT_MS: z.coerce.number().int().min(1).max(10_000).default(1000),
+  TALLY_SAMPLING_TIMEOUT_MS: num(1000, 1, 10_000),
   /** How often the flag definitions are refreshed in the background (posthog-node polls every 30 s by default). */
-  TALLY_SAMPLING_POLL_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  TALLY_SAMPLING_POLL_SECONDS: num(30, 1, 3600, false),
   /** Bound of one forwarded flag request (`/flags`, `/flags/definitions`, `/decide`). */
-  TALLY_FLAGS_PROXY_TIMEOUT_MS: z.coerce.number().int().min(1).max(25_000).default(5000),
+  TALLY_FLAGS_PROXY_TIMEOUT_MS: num(5000, 1, 25_000),
 });
 
 /** PostHog as ingest sees it: the project key (raw sampled events, flag routes) and the host. */
 const ingestPosthog = z.object({
-  POSTHOG_API_KEY: z.string().min(1).optional(),
-  POSTHOG_HOST: z.url().default('https://us.i.posthog.com'),
+  POSTHOG_API_KEY: z.optional(str()),
+  POSTHOG_HOST: z._default(z.url(), 'https://us.i.posthog.com'),
 });
 
-export const ingestConfigSchema = common.extend(apiKeys.shape).extend(ingestPosthog.shape).extend(sampling.shape).extend({
+export const ingestConfigSchema = z.extend(common, {
+  ...apiKeys.shape,
+  ...ingestPosthog.shape,
+  ...sampling.shape,
   TALLY_QUEUE_URL: z.url(),
   /** Largest SQS message body tally sends (SQS allows 1 MiB). */
   TALLY_MAX_MESSAGE_BYTES: int(1024 * 1024),
 });
 export type IngestConfig = z.infer<typeof ingestConfigSchema>;
 
-export const aggregatorConfigSchema = common.extend(posthog.shape).extend({
-  TALLY_TABLE_NAME: z.string().min(1),
+export const aggregatorConfigSchema = z.extend(common, {
+  ...posthog.shape,
+  TALLY_TABLE_NAME: str(),
   /**
    * A claim older than this belongs to a run that can no longer be alive: at least the aggregator's
    * timeout, and below the queue's visibility timeout so a redelivered message can recover it.
@@ -100,8 +109,9 @@ export const aggregatorConfigSchema = common.extend(posthog.shape).extend({
 });
 export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
 
-export const queryConfigSchema = common.extend(apiKeys.shape).extend({
-  TALLY_TABLE_NAME: z.string().min(1),
+export const queryConfigSchema = z.extend(common, {
+  ...apiKeys.shape,
+  TALLY_TABLE_NAME: str(),
 });
 export type QueryConfig = z.infer<typeof queryConfigSchema>;
 
@@ -113,12 +123,12 @@ export class ConfigError extends Error {
   }
 }
 
-function parse<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+function parse<S extends z.ZodMiniType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
   // TALLY_API_KEY (one key) is accepted as a shorthand for TALLY_API_KEYS.
   const input = { ...env };
   if (input.TALLY_API_KEYS === undefined && input.TALLY_API_KEY !== undefined) input.TALLY_API_KEYS = input.TALLY_API_KEY;
   for (const k of Object.keys(input)) if (input[k] === '') delete input[k];
-  const r = schema.safeParse(input);
+  const r = z.safeParse(schema, input);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   return r.data;
 }
@@ -131,19 +141,20 @@ export const loadQueryConfig = (env: Record<string, string | undefined> = proces
   parse(queryConfigSchema, env);
 
 /** `npm start`: the whole pipeline on one machine. */
-export const localConfigSchema = posthog.extend(sampling.shape).extend({
+export const localConfigSchema = z.extend(posthog, {
+  ...sampling.shape,
   /** `off` turns sampling off locally (it is on by default, against the local flag definitions or PostHog). */
-  TALLY_SAMPLING: z.enum(['on', 'off']).default('on'),
+  TALLY_SAMPLING: z._default(z.enum(['on', 'off']), 'on'),
   /** Flag definitions served locally when no PostHog keys are set (same shape as PostHog's `/flags/definitions`). */
-  TALLY_FLAGS_FILE: z.string().min(1).default('local/flags-definitions.json'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  TALLY_FLAGS_FILE: z._default(str(), 'local/flags-definitions.json'),
+  PORT: num(3000, 0, 65535),
   /** The key local clients present; made and kept in the data directory when unset. */
-  TALLY_API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  TALLY_API_KEY: z.optional(z.string().check(z.minLength(8, 'must be at least 8 characters'))),
   /** SQS batching window of the local poller, like the event source mapping's. */
-  TALLY_BATCH_WINDOW_SECONDS: z.coerce.number().min(0).max(300).default(1),
-  TALLY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  TALLY_BATCH_WINDOW_SECONDS: num(1, 0, 300, false),
+  TALLY_BATCH_SIZE: num(1000, 1, 10_000),
   /** Where DynamoDB and SQS data and the local PostHog JSONL live; a restart loses nothing. */
-  TALLY_DATA_DIR: z.string().min(1).default('.tally'),
+  TALLY_DATA_DIR: z._default(str(), '.tally'),
 });
 export type LocalConfig = z.infer<typeof localConfigSchema>;
 export const loadLocalConfig = (env: Record<string, string | undefined> = process.env): LocalConfig => parse(localConfigSchema, env);

@@ -11,6 +11,20 @@ export const METRIC_NAMESPACE = 'Tally';
 /** The `service` dimension value of each function. */
 export const SERVICES = { ingest: 'ingest', aggregator: 'aggregator', query: 'query', outbox: 'outbox' } as const;
 
+/** Sampling and flag routes (docs/SAMPLING.md), all emitted by ingest; part of {@link METRICS}. */
+export const SAMPLING_METRICS = {
+  /** ingest: sampled events PostHog took as raw events. */
+  EventsSampled: 'EventsSampled',
+  /** ingest: sampled events whose raw capture failed or timed out (the request was answered regardless). */
+  SampleCaptureFailures: 'SampleCaptureFailures',
+  /** ingest: milliseconds the request waited for the raw capture. */
+  SampleCaptureLatency: 'SampleCaptureLatency',
+  /** ingest: counted events not evaluated because no flag definitions were loaded (nothing sampled, no remote call). */
+  SamplingUnavailable: 'SamplingUnavailable',
+  /** ingest: flag-route requests PostHog did not answer (502/504) or that had no PostHog to go to (503). */
+  FlagProxyFailures: 'FlagProxyFailures',
+} as const;
+
 export const METRICS = {
   /** ingest: events durably queued. */
   EventsAccepted: 'EventsAccepted',
@@ -34,26 +48,11 @@ export const METRICS = {
   BatchEventsSent: 'BatchEventsSent',
   /** aggregator/outbox: events whose delivery to PostHog failed (kept in the outbox). */
   BatchEventsFailed: 'BatchEventsFailed',
-  /** outbox: ledgers still waiting for PostHog after a drain. */
+  /** outbox: ledgers older than the stale period still unsent to PostHog after a drain. */
   OutboxBacklog: 'OutboxBacklog',
+  ...SAMPLING_METRICS,
 } as const;
 
-/**
- * Sampling and flag routes (issue 4; docs/SAMPLING.md), all emitted by ingest. Kept apart from
- * {@link METRICS} until lib/monitoring.ts charts them (the dashboard test expects every METRICS name).
- */
-export const SAMPLING_METRICS = {
-  /** ingest: sampled events PostHog took as raw events. */
-  EventsSampled: 'EventsSampled',
-  /** ingest: sampled events whose raw capture failed or timed out (the request was answered regardless). */
-  SampleCaptureFailures: 'SampleCaptureFailures',
-  /** ingest: milliseconds the request waited for the raw capture. */
-  SampleCaptureLatency: 'SampleCaptureLatency',
-  /** ingest: counted events not evaluated because no flag definitions were loaded (nothing sampled, no remote call). */
-  SamplingUnavailable: 'SamplingUnavailable',
-  /** ingest: flag-route requests PostHog did not answer (502/504) or that had no PostHog to go to (503). */
-  FlagProxyFailures: 'FlagProxyFailures',
-} as const;
 
 export { MetricUnit };
 
