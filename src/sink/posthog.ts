@@ -21,7 +21,7 @@ export interface PostHogSinkOptions {
   maxBatchSize: number;
 }
 
-export const posthogSinkDefaults = { requestTimeoutMs: 5000, fetchRetryCount: 1, fetchRetryDelayMs: 500, maxBatchSize: 500 } as const;
+export const posthogSinkDefaults = { requestTimeoutMs: 5000, fetchRetryCount: 1, fetchRetryDelayMs: 500, maxBatchSize: 1000 } as const;
 
 export class PostHogNodeSink implements PostHogSink {
   private readonly o: PostHogSinkOptions;
