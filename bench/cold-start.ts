@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import type { Metafile } from 'esbuild';
 import { percentiles, progress, REPO, round } from './lib';
+import { ESM_BANNER } from '../lib/bundling';
 
 export interface ColdStartRow {
   fn: string;
@@ -27,14 +28,6 @@ export interface ColdStartRow {
   topPackages: Array<{ name: string; bytes: number }>;
 }
 
-const ESM_BANNER = [
-  "import { createRequire as __tallyCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __tallyFileURLToPath } from 'node:url';",
-  "import { dirname as __tallyDirname } from 'node:path';",
-  'const require = __tallyCreateRequire(import.meta.url);',
-  'const __filename = __tallyFileURLToPath(import.meta.url);',
-  'const __dirname = __tallyDirname(__filename);',
-].join(' ');
 
 const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean }> = [
   { fn: 'ingest', entry: 'functions/ingest/index.ts', probe: true },

@@ -36,32 +36,13 @@ export interface IngestRow {
   requestsPerSecond: number;
 }
 
+import { apiEvent as makeEvent } from '../test/support/api-event';
+
 const KEY = 'tally_bench_key_0123456789';
 const ctx = {} as Context;
 
 export function apiEvent(path: string, body: string | Buffer, headers: Record<string, string>): APIGatewayProxyEventV2 {
-  const binary = Buffer.isBuffer(body);
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json', ...headers },
-    requestContext: {
-      http: { method: 'POST', path, protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'bench' },
-      requestId: 'r',
-      routeKey: '$default',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-      accountId: '000000000000',
-      apiId: 'bench',
-      domainName: 'bench',
-      domainPrefix: 'bench',
-    },
-    body: binary ? body.toString('base64') : body,
-    isBase64Encoded: binary,
-  };
+  return makeEvent({ path, body, headers });
 }
 
 /** A pool of distinct requests of one shape (the handler does not mutate events). */

@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { METRIC_NAMESPACE, SERVICES } from '../src/observability';
 import type { TallyConfig } from './config';
 import type { FunctionSizing } from './sizing';
+import { ESM_BANNER } from './bundling';
 
 /** Repository root: entries, package-lock.json and tsconfig.json are found from here. */
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -26,19 +27,6 @@ export function entryFor(name: TallyFunctionName): string {
   return path.join(REPO_ROOT, 'functions', name, 'index.ts');
 }
 
-/**
- * ESM output lets handlers use top-level await (for example to resolve secrets during init). Bundled
- * CommonJS dependencies still call `require`, `__filename` and `__dirname`, which ESM does not define:
- * this banner provides them.
- */
-const ESM_BANNER = [
-  "import { createRequire as __tallyCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __tallyFileURLToPath } from 'node:url';",
-  "import { dirname as __tallyDirname } from 'node:path';",
-  'const require = __tallyCreateRequire(import.meta.url);',
-  'const __filename = __tallyFileURLToPath(import.meta.url);',
-  'const __dirname = __tallyDirname(__filename);',
-].join(' ');
 
 export interface TallyFunctionProps {
   readonly name: TallyFunctionName;

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createIngestHandler } from '../../functions/ingest/handler';
+import { apiEvent as makeEvent } from '../support/api-event';
 import { SqsEventQueue } from '../../src/queue/sqs';
 import type { QueueMessageBody } from '../../src/types';
 import { ensureResources, localAwsClientConfig, startDynamo, startSqs, type Emulator } from '../../local/emulators';
@@ -39,17 +40,7 @@ afterAll(async () => {
 });
 
 function apiEvent(method: string, path: string, body: string | Buffer, headers: Record<string, string> = {}): APIGatewayProxyEventV2 {
-  const binary = Buffer.isBuffer(body);
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers,
-    requestContext: { http: { method, path, protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'test' }, requestId: 'r', routeKey: '$default', stage: '$default', time: '', timeEpoch: 0, accountId: '0', apiId: 'a', domainName: 'd', domainPrefix: 'd' },
-    body: binary ? body.toString('base64') : body,
-    isBase64Encoded: binary,
-  };
+  return makeEvent({ method, path, body, headers });
 }
 const ctx = {} as Context;
 

@@ -12,19 +12,12 @@ import type { EventQueue } from '../../src/queue/types';
 import { CaptureError, type RawCapture, type SampledEvent, type Sampler } from '../../src/sampling';
 import type { QueuedEvent } from '../../src/types';
 
+import { apiEvent as makeEvent } from '../support/api-event';
+
 const KEY = 'tally_key_0123456789';
 
 function apiEvent(method: string, path: string, body?: string, headers: Record<string, string> = { authorization: `Bearer ${KEY}` }): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json', ...headers },
-    requestContext: { http: { method, path, protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'test' }, requestId: 'r', routeKey: '$default', stage: '$default', time: '', timeEpoch: 0, accountId: '0', apiId: 'a', domainName: 'd', domainPrefix: 'd' },
-    body,
-    isBase64Encoded: false,
-  };
+  return makeEvent({ method, path, body, headers });
 }
 
 /** Records every step in one timeline. */
