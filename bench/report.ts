@@ -95,7 +95,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       measured: `${fmt(eB.eventsPerSecond)} events/s accepted, p99 ${eB.p99Ms} ms; ${fmt(eB.endToEndEventsPerSecond)} events/s incl. aggregation; lost ${eB.lost}`,
       // Sustained means aggregation kept up too, not only that ingest answered.
       met: eB.eventsPerSecond >= 16_700 * 0.98 && eB.endToEndEventsPerSecond >= 16_700 * 0.9 && eB.lost === 0,
-      note: `ingest kept the pace; aggregation (same thread as ingest, dynalite in-process) drained ${fmt(eB.drainMs / 1000, 1)} s after the load stopped`,
+      note: `ingest kept the pace; aggregation (on the same 2 cores as ingest, the emulators and the load generator) drained ${fmt(eB.drainMs / 1000, 1)} s after the load stopped`,
     });
   }
   const na = r.naive?.find((x) => x.mode === 'a');
@@ -105,7 +105,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
     goals.push({
       goal: 'PostHog requests per 1M calls vs (a)',
       target: '≥ 100× fewer',
-      measured: `${fmt(ratio, 0)}× fewer (tally ${fmt(agg.posthogRequestsPer1M)}, (a) ${fmt(na.posthogRequestsPer1M)} measured); 1,000× against (a) at one request per call`,
+      measured: `${fmt(ratio, 0)}× fewer (tally ${fmt(agg.posthogRequestsPer1M)}, (a) ${fmt(na.posthogRequestsPer1M)} measured); ${fmt(1e6 / Math.max(1, agg.posthogRequestsPer1M), 0)}× against (a) at one request per call`,
       met: ratio >= 100,
       note: `(a) coalesces calls that arrive while a request is in flight (${na.rate} calls/s, 50 ms PostHog round trip); tally: 10,000-message batches, 500 events per PostHog request`,
     });
