@@ -1,8 +1,27 @@
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
-import { extractSecretValue, pendingSecrets, resolveSecretEnv, SecretResolutionError } from '../../src/secrets';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { awsSecretFetcher, extractSecretValue, pendingSecrets, resolveSecretEnv, SecretResolutionError } from '../../src/secrets';
 
-const sm = mockClient(SecretsManagerClient);
+/** Scripted answers of GetSecretValue per secret id (or for any id), and the ids asked for. */
+type Answer = { SecretString?: string; SecretBinary?: Uint8Array } | Error;
+const sm = {
+  rules: [] as Array<{ id?: string; answer: Answer }>,
+  calls: [] as string[],
+  reset() {
+    this.rules = [];
+    this.calls = [];
+  },
+  on(id?: string) {
+    return { resolves: (a: Answer) => this.rules.push({ id, answer: a }), rejects: (e: Error) => this.rules.push({ id, answer: e }) };
+  },
+  fetch: async (id: string): Promise<{ SecretString?: string }> => {
+    sm.calls.push(id);
+    const rule = sm.rules.find((r) => r.id === id) ?? sm.rules.find((r) => r.id === undefined);
+    if (!rule) throw new Error('no scripted answer');
+    if (rule.answer instanceof Error) throw rule.answer;
+    return rule.answer as { SecretString?: string };
+  },
+};
 const API_KEYS_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:tally/dev/api-keys-AbCdEf';
 const POSTHOG_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:tally/dev/posthog-api-key';
 const SECRET = 'phc_super_secret_value_123';
@@ -24,76 +43,76 @@ afterEach(() => {
 
 describe('resolveSecretEnv', () => {
   it('sets <NAME> from a plain string secret', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: POSTHOG_ARN }).resolves({ SecretString: SECRET });
+    sm.on(POSTHOG_ARN).resolves({ SecretString: SECRET });
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env.POSTHOG_API_KEY).toBe(SECRET);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    expect(sm.calls).toHaveLength(1);
   });
 
   it('resolves several secrets, each from its own ARN', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: API_KEYS_ARN }).resolves({ SecretString: 'key-one-123,key-two-456' });
-    sm.on(GetSecretValueCommand, { SecretId: POSTHOG_ARN }).resolves({ SecretString: SECRET });
+    sm.on(API_KEYS_ARN).resolves({ SecretString: 'key-one-123,key-two-456' });
+    sm.on(POSTHOG_ARN).resolves({ SecretString: SECRET });
     const env: Record<string, string | undefined> = {
       TALLY_API_KEYS_SECRET_ARN: API_KEYS_ARN,
       POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN,
       UNRELATED: 'x',
     };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env.TALLY_API_KEYS).toBe('key-one-123,key-two-456');
     expect(env.POSTHOG_API_KEY).toBe(SECRET);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    expect(sm.calls).toHaveLength(2);
   });
 
   it('reads the <NAME> field of a JSON secret, before a "value" field', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ value: 'other', POSTHOG_API_KEY: SECRET }) });
+    sm.on().resolves({ SecretString: JSON.stringify({ value: 'other', POSTHOG_API_KEY: SECRET }) });
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env.POSTHOG_API_KEY).toBe(SECRET);
   });
 
   it('reads the "value" field of a JSON secret', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ value: SECRET }) });
+    sm.on().resolves({ SecretString: JSON.stringify({ value: SECRET }) });
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env.POSTHOG_API_KEY).toBe(SECRET);
   });
 
   it('trims whitespace (a secret written from a file often ends with a newline)', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: `  ${SECRET}\n` });
+    sm.on().resolves({ SecretString: `  ${SECRET}\n` });
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env.POSTHOG_API_KEY).toBe(SECRET);
   });
 
   it('leaves a variable that is already set alone and does not call Secrets Manager', async () => {
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN, POSTHOG_API_KEY: 'phc_local' };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env.POSTHOG_API_KEY).toBe('phc_local');
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+    expect(sm.calls).toHaveLength(0);
   });
 
   it('does nothing when there is no *_SECRET_ARN variable', async () => {
     const env: Record<string, string | undefined> = { TALLY_API_KEYS: 'abcdefgh' };
-    await resolveSecretEnv(env);
+    await resolveSecretEnv(env, sm.fetch);
     expect(env).toEqual({ TALLY_API_KEYS: 'abcdefgh' });
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+    expect(sm.calls).toHaveLength(0);
   });
 
   it('is idempotent: a second call fetches nothing', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: SECRET });
+    sm.on().resolves({ SecretString: SECRET });
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    await resolveSecretEnv(env);
-    await resolveSecretEnv(env);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    await resolveSecretEnv(env, sm.fetch);
+    await resolveSecretEnv(env, sm.fetch);
+    expect(sm.calls).toHaveLength(1);
   });
 
   it('fails with an error naming the variable and the secret when the secret is missing', async () => {
-    sm.on(GetSecretValueCommand).rejects(
-      new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata: {} }),
+    sm.on().rejects(
+      Object.assign(new Error("Secrets Manager can't find the specified secret."), { name: 'ResourceNotFoundException' }),
     );
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    const err = await resolveSecretEnv(env).catch((e: unknown) => e);
+    const err = await resolveSecretEnv(env, sm.fetch).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SecretResolutionError);
     const e = err as SecretResolutionError;
     expect(e.variable).toBe('POSTHOG_API_KEY');
@@ -104,24 +123,24 @@ describe('resolveSecretEnv', () => {
   });
 
   it('sets nothing when one of several secrets fails', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: API_KEYS_ARN }).resolves({ SecretString: 'key-one-123' });
-    sm.on(GetSecretValueCommand, { SecretId: POSTHOG_ARN }).rejects(new Error('AccessDeniedException'));
+    sm.on(API_KEYS_ARN).resolves({ SecretString: 'key-one-123' });
+    sm.on(POSTHOG_ARN).rejects(new Error('AccessDeniedException'));
     const env: Record<string, string | undefined> = { TALLY_API_KEYS_SECRET_ARN: API_KEYS_ARN, POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    await expect(resolveSecretEnv(env)).rejects.toThrow(/POSTHOG_API_KEY/);
+    await expect(resolveSecretEnv(env, sm.fetch)).rejects.toThrow(/POSTHOG_API_KEY/);
     expect(env.TALLY_API_KEYS).toBeUndefined();
     expect(env.POSTHOG_API_KEY).toBeUndefined();
   });
 
   it('rejects a binary secret with a clear message', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretBinary: new Uint8Array([1, 2, 3]) });
+    sm.on().resolves({ SecretBinary: new Uint8Array([1, 2, 3]) });
     const env: Record<string, string | undefined> = { TALLY_API_KEYS_SECRET_ARN: API_KEYS_ARN };
-    await expect(resolveSecretEnv(env)).rejects.toThrow(/TALLY_API_KEYS.*binary secrets are not supported/);
+    await expect(resolveSecretEnv(env, sm.fetch)).rejects.toThrow(/TALLY_API_KEYS.*binary secrets are not supported/);
   });
 
   it('never puts the value in an error message', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ other: SECRET }) });
+    sm.on().resolves({ SecretString: JSON.stringify({ other: SECRET }) });
     const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
-    const err = (await resolveSecretEnv(env).catch((e: unknown) => e)) as Error;
+    const err = (await resolveSecretEnv(env, sm.fetch).catch((e: unknown) => e)) as Error;
     expect(err.message).toContain('POSTHOG_API_KEY');
     expect(err.message).toMatch(/without a "POSTHOG_API_KEY" or "value" field/);
     expect(err.message).not.toContain(SECRET);
@@ -156,5 +175,58 @@ describe('extractSecretValue', () => {
     expect(() => extractSecretValue('X', 'id', '  ')).toThrow(/X.*empty/);
     expect(() => extractSecretValue('X', 'id', '{"X": ""}')).toThrow(/field "X"/);
     expect(() => extractSecretValue('X', 'id', '{"value": 42}')).toThrow(/field "value"/);
+  });
+});
+
+describe('awsSecretFetcher (GetSecretValue over HTTP, SigV4, no SDK)', () => {
+  const requests: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
+  let status = 200;
+  let answer: unknown = { ARN: POSTHOG_ARN, Name: 'tally/dev/posthog-api-key', SecretString: SECRET };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      requests.push({ headers: req.headers, body });
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(answer));
+    });
+  });
+  let endpoint = '';
+  beforeAll(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const creds = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session-token' };
+
+  it('asks for the secret id with the JSON target, signed for secretsmanager in the region', async () => {
+    const get = awsSecretFetcher({ region: 'eu-west-1', endpoint, credentials: creds });
+    expect(await get(POSTHOG_ARN)).toEqual({ SecretString: SECRET });
+    const r = requests.at(-1)!;
+    expect(JSON.parse(r.body)).toEqual({ SecretId: POSTHOG_ARN });
+    expect(r.headers['x-amz-target']).toBe('secretsmanager.GetSecretValue');
+    expect(r.headers['content-type']).toBe('application/x-amz-json-1.1');
+    expect(r.headers['x-amz-security-token']).toBe('session-token');
+    expect(r.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request, SignedHeaders=[a-z;-]+, Signature=[0-9a-f]{64}$/);
+  });
+
+  it("turns an AWS error answer into an error named after AWS's type, which resolveSecretEnv reports", async () => {
+    status = 400;
+    answer = { __type: 'com.amazonaws.secretsmanager#ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." };
+    try {
+      const env: Record<string, string | undefined> = { POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
+      const err = (await resolveSecretEnv(env, awsSecretFetcher({ endpoint, credentials: creds })).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(SecretResolutionError);
+      expect(err.message).toContain('ResourceNotFoundException');
+      expect(err.message).toContain('POSTHOG_API_KEY');
+    } finally {
+      status = 200;
+    }
+  });
+
+  it('fails closed without credentials', async () => {
+    const get = awsSecretFetcher({ endpoint, credentials: () => { throw new Error('no AWS credentials'); } });
+    await expect(get(POSTHOG_ARN)).rejects.toThrow(/no AWS credentials/);
   });
 });
