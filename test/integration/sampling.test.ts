@@ -228,7 +228,7 @@ describe('cold start without PostHog', () => {
     expect(out).toEqual({ sampled: [], evaluated: 0, unavailable: 100 });
     const t1 = performance.now();
     await s.sample(ids(100).map((id) => ev(id)));
-    expect(performance.now() - t1).toBeLessThan(50);
+    expect(performance.now() - t1).toBeLessThan(200); // well under the 300 ms bound: no second wait
     expect(s.state).toBe('unavailable');
     expect(remoteFlagCalls()).toBe(0);
   });
@@ -308,7 +308,7 @@ describe('raw capture', () => {
       expect(err).toBeInstanceOf(CaptureError);
       expect((err as Error).message).toMatch(/within 400 ms|abort|timeout|Network/i);
       expect(took).toBeGreaterThanOrEqual(350);
-      expect(took).toBeLessThan(700);
+      expect(took).toBeLessThan(1000); // the bound plus scheduling slack; posthog-node's defaults would take ~49 s
       await new Promise((r) => setTimeout(r, 100)); // posthog-node logs the aborted background flush just after
     } finally {
       quiet.mockRestore();
