@@ -23,13 +23,24 @@ function eventTime(ts: number | undefined, offset: number | undefined, ctx: Rece
   return ts;
 }
 
+// Events without a timestamp (most native ones) share the receipt time: format it once per millisecond.
+let isoMs = Number.NaN;
+let iso = '';
+function isoAt(ms: number): string {
+  if (ms !== isoMs) {
+    iso = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return iso;
+}
+
 export function fromNative(e: NativeEvent, ctx: ReceiptContext): QueuedEvent {
   return {
-    uuid: e.uuid ?? uuidv7(),
+    uuid: e.uuid ?? uuidv7(ctx.receivedAt),
     event: e.event,
     distinct_id: e.distinctId,
     properties: e.properties ?? {},
-    timestamp: new Date(eventTime(e.timestamp, undefined, ctx)).toISOString(),
+    timestamp: isoAt(eventTime(e.timestamp, undefined, ctx)),
     ip: ctx.ip,
     received_at: ctx.receivedAt,
   };
@@ -44,11 +55,11 @@ export function fromPostHog(e: PostHogCaptureEvent, ctx: ReceiptContext): Queued
     if (e.$set_once !== undefined) properties.$set_once = { ...(properties.$set_once as object | undefined), ...e.$set_once };
   }
   return {
-    uuid: e.uuid ?? uuidv7(),
+    uuid: e.uuid ?? uuidv7(ctx.receivedAt),
     event: e.event,
     distinct_id: e.distinct_id,
     properties,
-    timestamp: new Date(eventTime(e.timestamp, e.offset, ctx)).toISOString(),
+    timestamp: isoAt(eventTime(e.timestamp, e.offset, ctx)),
     ip: ctx.ip,
     received_at: ctx.receivedAt,
   };

