@@ -14,7 +14,7 @@ import { ensureTable } from '../local/emulators';
 import { aggregate, batchEvents, counterDeltas } from '../src/aggregate/aggregate';
 import { aggregateRecords, drainOutbox, type QueueRecord } from '../src/aggregate/aggregator';
 import { packMessages } from '../src/queue/pack';
-import { createDynamoClient } from '../src/runtime';
+import { createDynamoClient } from '../src/runtime/aws';
 import { PostHogNodeSink } from '../src/sink/posthog';
 import { DynamoUsageStore } from '../src/store/dynamo';
 import type { QueueMessageBody, QueuedEvent } from '../src/types';

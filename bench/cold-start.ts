@@ -1,24 +1,29 @@
 /**
- * Benchmark 2: cold start. Bundles each `functions/<name>/index.ts` the way lib/tally-function.ts
- * does for Lambda (esbuild, ESM, minified, node22, `mainFields: module,main`, the AWS SDK inside), then
+ * Benchmark 2: cold start. Bundles each `functions/<name>/index.ts` with the options the CDK uses
+ * (lib/build-options.ts: esbuild, ESM with code splitting, minified, node22, the AWS SDK inside), then
  * in a fresh `node` process per sample times `import()` of the bundle (module init) and, for ingest,
  * the first invocation's lazy init (config, clients) on a request that needs no AWS (a 404).
- * Reports what each bundle is made of (esbuild metafile).
+ * Sizes count what a cold start loads: the entry and the chunks it imports statically. Chunks behind a
+ * dynamic `import()` (ingest's posthog-node half, loaded only when sampling is configured) are reported
+ * apart, and a second ingest row loads them too. Reports what each bundle is made of (esbuild metafile).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import type { Metafile } from 'esbuild';
 import { percentiles, progress, REPO, round } from './lib';
-import { ESM_BANNER } from '../lib/bundling';
+import { lambdaBuildOptions } from '../lib/build-options';
 
 export interface ColdStartRow {
   fn: string;
   entry: string;
+  /** Loaded at cold start: the entry and its static chunks. */
   bytes: number;
   gzipBytes: number;
+  /** Behind dynamic imports, loaded only when reached (ingest: when sampling is on); 0 if none. */
+  lazyBytes: number;
   /** Median of `import()` in a fresh process, ms. */
   initMs: number;
   initP90Ms: number;
@@ -29,8 +34,9 @@ export interface ColdStartRow {
 }
 
 
-const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean }> = [
+const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean; withLazy?: boolean }> = [
   { fn: 'ingest', entry: 'functions/ingest/index.ts', probe: true },
+  { fn: 'ingest + sampling', entry: 'functions/ingest/index.ts', withLazy: true },
   { fn: 'aggregator', entry: 'functions/aggregator/index.ts' },
   { fn: 'query', entry: 'functions/query/index.ts' },
   { fn: 'outbox', entry: 'functions/outbox/index.ts' },
@@ -56,9 +62,10 @@ function packageOf(input: string): string {
   return name;
 }
 
-function composition(meta: Metafile): Array<{ name: string; bytes: number }> {
+function composition(meta: Metafile, files: string[]): Array<{ name: string; bytes: number }> {
   const by = new Map<string, number>();
-  for (const out of Object.values(meta.outputs)) {
+  for (const f of files) {
+    const out = meta.outputs[f]!;
     for (const [input, info] of Object.entries(out.inputs)) by.set(packageOf(input), (by.get(packageOf(input)) ?? 0) + info.bytesInOutput);
   }
   return [...by]
@@ -71,6 +78,7 @@ function composition(meta: Metafile): Array<{ name: string; bytes: number }> {
 const PROBE = `
 const t0 = performance.now();
 const m = await import(process.env.BUNDLE);
+for (const c of JSON.parse(process.env.LAZY || '[]')) await import(c);
 const t1 = performance.now();
 let first = null;
 if (process.env.PROBE === '1') {
@@ -92,29 +100,19 @@ export async function runColdStartBench(o: { quick: boolean }): Promise<ColdStar
   const rows: ColdStartRow[] = [];
   for (const f of FUNCTIONS) {
     const outdir = join(outRoot, f.fn.replace(/[^a-z]+/g, '-').replace(/-$/, ''));
+    rmSync(outdir, { recursive: true, force: true });
     mkdirSync(outdir, { recursive: true });
     const outfile = join(outdir, 'index.mjs');
-    const r = await build({
-      entryPoints: [resolve(REPO, f.entry)],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'esm',
-      mainFields: ['module', 'main'],
-      banner: { js: ESM_BANNER },
-      minify: true,
-      metafile: true,
-      logLevel: 'error',
-      absWorkingDir: REPO,
-    });
-    const code = readFileSync(outfile);
+    const r = await build({ ...lambdaBuildOptions(resolve(REPO, f.entry), outdir, REPO), metafile: true, logLevel: 'error' });
+    const { eager, lazy } = loadedAtColdStart(r.metafile, outfile);
+    const files = f.withLazy ? [...eager, ...lazy] : eager;
+    const code = Buffer.concat(files.map((o) => readFileSync(resolve(REPO, o))));
     const times: number[] = [];
     const firsts: number[] = [];
     for (let i = 0; i < samples; i++) {
       const out = execFileSync(process.execPath, ['--input-type=module', '-e', PROBE], {
         cwd: outdir,
-        env: { PATH: process.env.PATH, ...ENV, BUNDLE: outfile, PROBE: f.probe ? '1' : '0' },
+        env: { PATH: process.env.PATH, ...ENV, BUNDLE: outfile, PROBE: f.probe ? '1' : '0', LAZY: JSON.stringify(f.withLazy ? lazy.map((o) => resolve(REPO, o)) : []) },
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'], // Powertools' "no metrics" warning goes to stderr: not ours to print
       });
@@ -126,16 +124,19 @@ export async function runColdStartBench(o: { quick: boolean }): Promise<ColdStar
     const row: ColdStartRow = {
       fn: f.fn,
       entry: f.entry,
-      bytes: statSync(outfile).size,
+      bytes: code.length,
       gzipBytes: gzipSync(code).length,
+      lazyBytes: f.withLazy ? 0 : lazy.reduce((n, o) => n + r.metafile.outputs[o]!.bytes, 0),
       initMs: round(p.p50, 1),
       initP90Ms: round(p.p90, 1),
       ...(firsts.length ? { firstInvokeMs: round(percentiles(firsts).p50, 1) } : {}),
-      topPackages: composition(r.metafile),
+      topPackages: composition(r.metafile, files),
     };
     rows.push(row);
     progress(
-      `cold start ${f.fn.padEnd(18)} ${round(row.bytes / 1024, 0)} KB (${round(row.gzipBytes / 1024, 0)} KB gzip), import ${row.initMs} ms` +
+      `cold start ${f.fn.padEnd(18)} ${round(row.bytes / 1024, 0)} KB (${round(row.gzipBytes / 1024, 0)} KB gzip)` +
+        (row.lazyBytes ? ` + ${round(row.lazyBytes / 1024, 0)} KB loaded on demand` : '') +
+        `, import ${row.initMs} ms` +
         (row.firstInvokeMs !== undefined ? `, first invocation init ${row.firstInvokeMs} ms` : '') +
         `; largest: ${row.topPackages
           .slice(0, 3)
@@ -144,4 +145,33 @@ export async function runColdStartBench(o: { quick: boolean }): Promise<ColdStar
     );
   }
   return rows;
+}
+
+/**
+ * The output files a cold start loads (the entry and every chunk reached through static imports) and
+ * those behind dynamic imports only, as paths relative to the repository (metafile keys).
+ */
+export function loadedAtColdStart(meta: Metafile, entryFile: string): { eager: string[]; lazy: string[] } {
+  const entry = Object.keys(meta.outputs).find((o) => resolve(REPO, o) === entryFile);
+  if (!entry) throw new Error(`no output ${entryFile} in the metafile`);
+  const eager = new Set<string>();
+  const dynamic = new Set<string>();
+  const visit = (o: string): void => {
+    if (eager.has(o)) return;
+    eager.add(o);
+    for (const i of meta.outputs[o]!.imports) {
+      if (i.external) continue;
+      if (i.kind === 'dynamic-import') dynamic.add(i.path);
+      else visit(i.path);
+    }
+  };
+  visit(entry);
+  const lazy = new Set<string>();
+  const visitLazy = (o: string): void => {
+    if (eager.has(o) || lazy.has(o)) return;
+    lazy.add(o);
+    for (const i of meta.outputs[o]!.imports) if (!i.external) visitLazy(i.path);
+  };
+  for (const d of dynamic) visitLazy(d);
+  return { eager: [...eager], lazy: [...lazy] };
 }

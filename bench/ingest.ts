@@ -7,7 +7,7 @@
  * Queue variants, to show where the time goes:
  *   none  — the handler with a queue that packs the messages and does no I/O (middy, auth, decode,
  *           zod, normalise, pack);
- *   sdk   — SqsEventQueue with the AWS SDK v3 client, as deployed (src/runtime.ts settings);
+ *   sdk   — SqsEventQueue with the AWS SDK v3 client, with the settings of src/runtime/aws.ts;
  *   fast  — FastSqsEventQueue (src/queue/sqs-fast.ts): SQS JSON protocol over a keep-alive agent.
  */
 import { gzipSync } from 'node:zlib';
@@ -18,7 +18,7 @@ import { groupIntoCalls, packMessages } from '../src/queue/pack';
 import { SqsEventQueue } from '../src/queue/sqs';
 import { FastSqsEventQueue } from '../src/queue/sqs-fast';
 import type { EventQueue } from '../src/queue/types';
-import { createSqsClient } from '../src/runtime';
+import { createSqsClient } from '../src/runtime/aws';
 import { cpuMicros, percentiles, progress, round, spawnTs, traffic, type Child } from './lib';
 
 export type QueueVariant = 'none' | 'sdk' | 'fast';

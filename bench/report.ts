@@ -72,10 +72,26 @@ export function evaluateGoals(r: BenchResults): Goal[] {
     });
   }
   const ci = r.coldStart?.find((x) => x.fn === 'ingest');
+  const cs = r.coldStart?.find((x) => x.fn === 'ingest + sampling');
   if (ci) {
     const top = ci.topPackages.map((t) => `${t.name} ${fmt(t.bytes / 1024)} KB`).slice(0, 3).join(', ');
-    goals.push({ goal: 'Ingest bundle size (minified)', target: '≤ 250 KB', measured: `${fmt(ci.bytes / 1024)} KB`, met: ci.bytes <= 250 * 1024, note: `largest parts: ${top}` });
+    goals.push({
+      goal: 'Ingest bundle size (minified), loaded at cold start',
+      target: '≤ 250 KB',
+      measured: `${fmt(ci.bytes / 1024)} KB`,
+      met: ci.bytes <= 250 * 1024,
+      note: `largest parts: ${top}; posthog-node (${fmt(ci.lazyBytes / 1024)} KB) is a separate chunk, loaded only when sampling is configured`,
+    });
     goals.push({ goal: 'Ingest module init (import of the bundle)', target: '≤ 80 ms', measured: `${ci.initMs} ms`, met: ci.initMs <= 80 });
+  }
+  if (cs) {
+    goals.push({
+      goal: 'Ingest bundle with sampling on (entry + posthog-node chunk)',
+      target: '≤ 250 KB, init ≤ 80 ms',
+      measured: `${fmt(cs.bytes / 1024)} KB, init ${cs.initMs} ms`,
+      met: cs.bytes <= 250 * 1024 && cs.initMs <= 80,
+      note: `posthog-node and @posthog/core are ${fmt(cs.topPackages.filter((t) => t.name.includes('posthog')).reduce((n, t) => n + t.bytes, 0) / 1024)} KB of it`,
+    });
   }
   const e1 = r.e2e?.find((x) => x.scenario === 'single');
   if (e1) {
@@ -136,11 +152,11 @@ export function renderTables(r: BenchResults): string {
     out.push(table(['payload', 'queue', 'requests', 'CPU µs/request', 'CPU µs/event', 'p50 ms', 'p99 ms'], r.ingest.map((x) => [x.payload, x.queue, x.requests, x.cpuUsPerRequest, x.cpuUsPerEvent, x.p50Ms, x.p99Ms])));
   }
   if (r.coldStart) {
-    out.push('\n2. Cold start (bundles as lib/tally-function.ts builds them; import in a fresh node process, median)');
+    out.push('\n2. Cold start (bundles as lib/build-options.ts builds them; import in a fresh node process, median; KB = what a cold start loads)');
     out.push(
       table(
-        ['function', 'KB', 'KB gzip', 'import ms', 'first-call init ms', 'largest parts'],
-        r.coldStart.map((x) => [x.fn, round(x.bytes / 1024, 0), round(x.gzipBytes / 1024, 0), x.initMs, x.firstInvokeMs ?? '', x.topPackages.slice(0, 3).map((t) => `${t.name} ${round(t.bytes / 1024, 0)}`).join(', ')]),
+        ['function', 'KB', 'KB gzip', 'KB on demand', 'import ms', 'first-call init ms', 'largest parts'],
+        r.coldStart.map((x) => [x.fn, round(x.bytes / 1024, 0), round(x.gzipBytes / 1024, 0), x.lazyBytes ? round(x.lazyBytes / 1024, 0) : '', x.initMs, x.firstInvokeMs ?? '', x.topPackages.slice(0, 3).map((t) => `${t.name} ${round(t.bytes / 1024, 0)}`).join(', ')]),
       ),
     );
   }

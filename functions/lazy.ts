@@ -4,7 +4,7 @@
  */
 import { resolveSecretEnv } from '../src/secrets';
 
-export function lazy<A extends unknown[], R>(init: () => (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function lazy<A extends unknown[], R>(init: () => ((...args: A) => Promise<R>) | Promise<(...args: A) => Promise<R>>): (...args: A) => Promise<R> {
   let ready: Promise<(...args: A) => Promise<R>> | undefined;
   return async (...args) => {
     ready ??= resolveSecretEnv(process.env).then(init);

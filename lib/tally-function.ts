@@ -1,24 +1,23 @@
 /**
  * One tally Lambda function with the settings all four share: Node 22 on arm64, bundled locally by
- * esbuild (minified, tree-shaken, source maps), its own log group and its own role that starts with no
- * permission except writing to that log group. Every other permission is added by name, by the construct
+ * esbuild (minified, tree-shaken, code-split, source maps: lib/bundling.ts), its own log group and its
+ * own role that starts with no permission except writing to that log group. Every other permission is added by name, by the construct
  * that owns the resource.
  */
 import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { METRIC_NAMESPACE, SERVICES } from '../src/observability';
 import type { TallyConfig } from './config';
 import type { FunctionSizing } from './sizing';
-import { ESM_BANNER } from './bundling';
+import { REPO_ROOT } from './build-options';
+import { esbuildCode } from './bundling';
 
-/** Repository root: entries, package-lock.json and tsconfig.json are found from here. */
-export const REPO_ROOT = path.resolve(__dirname, '..');
+export { REPO_ROOT };
 
 export type TallyFunctionName = keyof typeof SERVICES;
 
@@ -41,7 +40,7 @@ export interface TallyFunctionProps {
 }
 
 export class TallyFunction extends Construct {
-  readonly fn: NodejsFunction;
+  readonly fn: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   readonly name: TallyFunctionName;
@@ -72,11 +71,12 @@ export class TallyFunction extends Construct {
       }),
     );
 
-    this.fn = new NodejsFunction(this, 'Function', {
+    this.fn = new lambda.Function(this, 'Function', {
       functionName: `tally-${config.stage}-${name}`,
       description: props.description,
-      entry: props.entry ?? entryFor(name),
-      handler: 'handler',
+      // Local esbuild, ESM with code splitting, minified, source maps: lib/bundling.ts.
+      code: esbuildCode(props.entry ?? entryFor(name)),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: sizing.memoryMb,
@@ -84,8 +84,6 @@ export class TallyFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
       environment: {
         POWERTOOLS_SERVICE_NAME: SERVICES[name],
         POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
@@ -93,25 +91,6 @@ export class TallyFunction extends Construct {
         // Stack traces point at the TypeScript source through the bundled source map.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
-      },
-      bundling: {
-        // Local esbuild from node_modules: no Docker needed to synth or deploy.
-        forceDockerBundling: false,
-        target: 'node22',
-        format: OutputFormat.ESM,
-        // Prefer ESM entry points of dependencies: they tree-shake better than CommonJS.
-        mainFields: ['module', 'main'],
-        banner: ESM_BANNER,
-        minify: true,
-        sourceMap: true,
-        // Stack traces need names and lines, not the sources: keeps the zip small.
-        sourcesContent: false,
-        // Bundle the AWS SDK v3 too: the exact versions the tests ran against (the runtime's copy changes
-        // under us), and only the commands tally uses are included after tree-shaking, which loads faster
-        // than the runtime's full clients.
-        externalModules: [],
-        // NodejsFunction sets AWS_NODEJS_CONNECTION_REUSE_ENABLED only for SDK v2; v3 reuses by default.
-        tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
       },
     });
   }

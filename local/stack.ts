@@ -13,7 +13,8 @@ import { createOutboxHandler } from '../functions/outbox/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
 import { matchIngestRoute } from '../src/ingest/ingest';
-import { createDynamoClient, createEventQueue, createSqsClient } from '../src/runtime';
+import { createDynamoClient, createSqsClient } from '../src/runtime/aws';
+import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
 import { createSampling, matchFlagRoute, type IngestSampling } from '../src/sampling';
 import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
@@ -144,7 +145,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
         posthog = { host: localPosthog.url, projectKey: 'phc_local', personalKey: 'phx_local' };
       }
       const timeoutMs = so.timeoutMs ?? 1000;
-      sampling = createSampling(
+      sampling = await createSampling(
         {
           POSTHOG_API_KEY: posthog.projectKey,
           POSTHOG_HOST: posthog.host,

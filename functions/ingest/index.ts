@@ -1,7 +1,7 @@
 /** Lambda entry point: ingest (API Gateway HTTP API, payload v2). */
 import { loadIngestConfig } from '../../src/config';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
-import { createEventQueue } from '../../src/runtime';
+import { createEventQueue } from '../../src/runtime/queue';
 import { createSampling } from '../../src/sampling';
 import { resolveSecretEnv } from '../../src/secrets';
 import { lazy } from '../lazy';
@@ -35,9 +35,9 @@ export async function resolveOptionalSecrets(env: Record<string, string | undefi
 const logger = createLogger(SERVICES.ingest);
 let optional: Promise<void> | undefined;
 
-const inner = lazy(() => {
+const inner = lazy(async () => {
   const c = loadIngestConfig();
-  const sampling = createSampling(c, (level, message, extra) => logger[level](message, extra ?? {}));
+  const sampling = await createSampling(c, (level, message, extra) => logger[level](message, extra ?? {}));
   return createIngestHandler({
     queue: createEventQueue(c),
     apiKeys: c.TALLY_API_KEYS,

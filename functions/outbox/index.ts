@@ -1,7 +1,7 @@
 /** Lambda entry point: outbox drain (EventBridge schedule). */
 import { loadAggregatorConfig } from '../../src/config';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
-import { createAggregatorCore } from '../../src/runtime';
+import { createAggregatorCore } from '../../src/runtime/posthog';
 import { lazy } from '../lazy';
 import { createOutboxHandler } from './handler';
 

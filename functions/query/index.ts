@@ -1,7 +1,7 @@
 /** Lambda entry point: usage queries and health (API Gateway HTTP API, payload v2). */
 import { loadQueryConfig } from '../../src/config';
 import { createLogger, SERVICES } from '../../src/observability';
-import { createStore } from '../../src/runtime';
+import { createStore } from '../../src/runtime/aws';
 import { lazy } from '../lazy';
 import { createQueryHandler } from './handler';
 

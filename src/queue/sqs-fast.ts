@@ -9,7 +9,7 @@
  * rounds); a sender fault, a non-retryable error, or retries used up reject with
  * {@link QueueUnavailableError} (503), so a client never gets a 2xx for an event that is not queued.
  * Whole calls that fail with a network error, a timeout, a 5xx or a throttling error are retried
- * (`maxAttempts` in all, with jittered backoff), as the SDK client in src/runtime.ts does.
+ * (`maxAttempts` in all, with jittered backoff), as the SDK client of src/runtime/aws.ts does.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';

@@ -1,6 +1,7 @@
 /**
- * Real bundling, as `cdk synth` does it: local esbuild (no Docker), minified ESM with a source map and the
- * AWS SDK inside. Each bundle must load in plain Node and export `handler`.
+ * Real bundling, as `cdk synth` does it: local esbuild (no Docker), minified ESM with code splitting, a
+ * source map and the AWS SDK inside. Each bundle must load in plain Node and export `handler`; ingest's
+ * posthog-node half is a chunk that loads only when sampling is configured, and then works.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -29,6 +30,12 @@ afterAll(() => {
 
 const NAMES = ['ingest', 'aggregator', 'query', 'outbox'];
 
+/** Chunk files of an asset, as `chunks/<file>`. */
+function chunks(dir: string): string[] {
+  const c = path.join(dir, 'chunks');
+  return fs.existsSync(c) ? fs.readdirSync(c).map((f) => `chunks/${f}`) : [];
+}
+
 describe('function bundles', () => {
   it('one asset per function', () => {
     expect(Object.keys(assets).sort()).toEqual([...NAMES].sort());
@@ -36,11 +43,13 @@ describe('function bundles', () => {
 
   it.each(NAMES)('%s: minified index.mjs with a source map, AWS SDK bundled in', (name) => {
     const dir = assets[name];
-    expect(fs.readdirSync(dir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
-    const code = fs.readFileSync(path.join(dir, 'index.mjs'), 'utf8');
+    // The entry, its map, and the chunks that dynamic imports load on demand.
+    expect(fs.readdirSync(dir).filter((f) => f !== 'chunks').sort()).toEqual(['index.mjs', 'index.mjs.map']);
+    for (const c of chunks(dir)) expect(c).toMatch(/^chunks\/[\w-]+\.mjs(\.map)?$/);
+    const code = [path.join(dir, 'index.mjs'), ...chunks(dir).filter((c) => c.endsWith('.mjs')).map((c) => path.join(dir, c))].map((f) => fs.readFileSync(f, 'utf8')).join('\n');
     // Minified: very long lines (only multi-line string literals keep their newlines).
     expect(code.length / code.split('\n').length).toBeGreaterThan(2000);
-    expect(code).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
+    expect(fs.readFileSync(path.join(dir, 'index.mjs'), 'utf8')).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
     // The SDK is inside, not left for the runtime's copy (the load test below runs outside any node_modules).
     // Only the optional CRT signers (SigV4a, which tally never uses) are left as guarded requires.
     const external = [...code.matchAll(/(?:from|require\(|import\()\s*["']((?:@aws-sdk|@smithy)\/[^"']+)/g)].map((m) => m[1]);
@@ -51,7 +60,56 @@ describe('function bundles', () => {
     // sourcesContent is left out to keep the zip small.
     expect(map.sourcesContent).toBeUndefined();
     // Under Lambda's 50 MB zipped / 250 MB unzipped limits by far.
-    expect(fs.statSync(path.join(dir, 'index.mjs')).size).toBeLessThan(5 * 1024 * 1024);
+    expect(code.length).toBeLessThan(5 * 1024 * 1024);
+  });
+
+  it('ingest: posthog-node is not in what a cold start loads, only in a chunk behind the dynamic import', () => {
+    const dir = assets.ingest;
+    const entry = fs.readFileSync(path.join(dir, 'index.mjs'), 'utf8');
+    const staticChunks = [...entry.matchAll(/from\s*"\.\/(chunks\/[\w-]+\.mjs)"/g)].map((m) => m[1]!);
+    const eager = [entry, ...staticChunks.map((c) => fs.readFileSync(path.join(dir, c), 'utf8'))].join('\n');
+    expect(eager).not.toContain('posthog-node');
+    const lazy = [...entry.matchAll(/import\(\s*"\.\/(chunks\/[\w-]+\.mjs)"\s*\)/g)].map((m) => m[1]!);
+    expect(lazy.length).toBeGreaterThan(0);
+    const all = chunks(dir).filter((c) => c.endsWith('.mjs')).map((c) => fs.readFileSync(path.join(dir, c), 'utf8'));
+    expect(all.some((c) => c.includes('posthog-node'))).toBe(true);
+    expect(Buffer.byteLength(eager)).toBeLessThan(250 * 1024);
+  });
+
+  it('ingest with sampling configured: the chunk loads in the bundle and its sampler asks PostHog for the flag definitions', () => {
+    const file = path.join(assets.ingest, 'index.mjs');
+    const probe = `
+      const calls = [];
+      globalThis.fetch = async (url) => { calls.push(String(url)); throw new Error('offline'); };
+      const m = await import(${JSON.stringify(file)});
+      const ev = { version: '2.0', routeKey: '$default', rawPath: '/nowhere', rawQueryString: '', headers: {}, isBase64Encoded: false,
+        requestContext: { http: { method: 'GET', path: '/nowhere', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'x' }, requestId: 'r' } };
+      const r = await m.handler(ev, {});
+      await new Promise((res) => setTimeout(res, 300));
+      console.log(JSON.stringify({ status: r.statusCode, calls }));
+      process.exit(0); // the sampler's definitions poll would keep the process alive`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIDBUNDLETEST',
+        AWS_SECRET_ACCESS_KEY: 'x',
+        TALLY_API_KEYS: 'tally_bundle_test_key',
+        TALLY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/q',
+        POSTHOG_API_KEY: 'phc_bundle_test',
+        POSTHOG_PERSONAL_API_KEY: 'phx_bundle_test',
+        POSTHOG_HOST: 'http://posthog.invalid',
+        TALLY_SAMPLING_TIMEOUT_MS: '200',
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out).not.toContain('sampling could not start');
+    const result = JSON.parse(out.trim().split('\n').pop()!) as { status: number; calls: string[] };
+    expect(result.status).toBe(404);
+    expect(result.calls.some((u) => u.startsWith('http://posthog.invalid/') && /flags\/definitions|local_evaluation/.test(u))).toBe(true);
   });
 
   it.each(NAMES)('%s: loads in Node, outside any node_modules, and exports handler', (name) => {

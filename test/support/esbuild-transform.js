@@ -8,6 +8,9 @@ module.exports = {
       loader: file.endsWith('.ts') ? 'ts' : 'js',
       format: 'cjs',
       target: 'node22',
+      // Jest's CommonJS runtime cannot run import() without --experimental-vm-modules: dynamic imports
+      // (src/sampling/index.ts loads posthog-node on demand) become require() here, as in a CJS bundle.
+      supported: { 'dynamic-import': false },
       sourcemap: 'inline',
       sourcefile: file,
     });
