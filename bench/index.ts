@@ -3,8 +3,8 @@
  *
  * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
  * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
- * `summary.md` (`--quick` writes `quick.json` / `quick.svg` / `quick.md` instead, and asserts nothing
- * about speed: it only keeps the harness working in CI).
+ * `summary.md` (`--only` writes `partial.*` instead; `--quick` writes `quick.json` / `quick.svg` /
+ * `quick.md`, and asserts nothing about speed: it only keeps the harness working in CI).
  *
  * Every server it starts listens on 127.0.0.1; every load is bounded in count and time.
  */
@@ -71,19 +71,16 @@ async function main(): Promise<void> {
   const tables = renderTables(r);
   const svg = renderSvg(r);
   const json = `${JSON.stringify(r, null, 2)}\n`;
-  if (quick) {
-    writeFileSync(join(outDir, 'quick.json'), json);
-    writeFileSync(join(outDir, 'quick.svg'), svg);
-    writeFileSync(join(outDir, 'quick.md'), `${tables}\n`);
-  } else {
-    writeFileSync(join(outDir, `${r.startedAt.replace(/[:.]/g, '-')}.json`), json);
-    writeFileSync(join(outDir, 'latest.json'), json);
-    writeFileSync(join(outDir, 'latest.svg'), svg);
-    writeFileSync(join(outDir, 'summary.md'), `${tables}\n`);
-  }
+  // latest.* (committed) only from a full run: a --only run writes partial.* and leaves them alone.
+  const partial = only.size < SECTIONS.length;
+  const name = quick ? 'quick' : partial ? 'partial' : 'latest';
+  if (!quick) writeFileSync(join(outDir, `${r.startedAt.replace(/[:.]/g, '-')}.json`), json);
+  writeFileSync(join(outDir, `${name}.json`), json);
+  writeFileSync(join(outDir, `${name}.svg`), svg);
+  writeFileSync(join(outDir, name === 'latest' ? 'summary.md' : `${name}.md`), `${tables}\n`);
   process.stdout.write(`\n${tables}\n\n`);
   const total = Object.values(r.durationsMs).reduce((s, v) => s + v, 0);
-  progress(`done in ${(total / 1000).toFixed(1)} s: bench/results/${quick ? 'quick' : 'latest'}.{json,svg} and ${quick ? 'quick.md' : 'summary.md'}`);
+  progress(`done in ${(total / 1000).toFixed(1)} s: bench/results/${name}.{json,svg} and ${name === 'latest' ? 'summary' : name}.md`);
 }
 
 main().then(
