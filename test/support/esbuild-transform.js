@@ -1,8 +1,17 @@
 // Jest transform with esbuild (already tally's bundler): TypeScript, and middy's ESM, to CommonJS.
 // Replaces @swc/jest, whose platform binaries this registry does not all serve (npm ci then fails).
-const { transformSync } = require('esbuild');
+const { createHash } = require('node:crypto');
+const { readFileSync } = require('node:fs');
+const { transformSync, version } = require('esbuild');
+
+// Jest caches transformed files; without a key of its own, a change to the options below would keep
+// serving output of the old ones.
+const SELF = createHash('sha256').update(readFileSync(__filename)).update(version).digest('hex');
 
 module.exports = {
+  getCacheKey(source, file) {
+    return createHash('sha256').update(SELF).update('\0').update(file).update('\0').update(source).digest('hex');
+  },
   process(source, file) {
     const r = transformSync(source, {
       loader: file.endsWith('.ts') ? 'ts' : 'js',
