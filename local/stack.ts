@@ -34,6 +34,13 @@ export interface LocalStackOptions {
   batchWindowMs: number;
   /** Concurrent aggregator invocations. */
   concurrency: number;
+  /**
+   * DynamoDB requests each aggregator run keeps in flight (AWS: 32). dynalite serves one at a time, so
+   * more only queues answers that then land in bursts on the event loop the front shares: measured at
+   * 20 requests/s of 90 calls with sampling on, p99 821 ms at 32 against 191 ms at 8, with the same
+   * aggregation rate (npm run bench: 7,880 events/s at 8, 7,492 at 32).
+   */
+  dynamoConcurrency: number;
   /** Queue visibility timeout: how long a failed message waits before it is retried. */
   visibilityTimeoutSeconds: number;
   /** Claims older than this are taken over (must exceed an aggregator run, stay below visibility). */
@@ -71,6 +78,7 @@ export const localStackDefaults = {
   batchSize: 1000,
   batchWindowMs: 1000,
   concurrency: 2,
+  dynamoConcurrency: 8,
   visibilityTimeoutSeconds: 30,
   staleSeconds: 20,
   maxReceiveCount: 5,
@@ -129,7 +137,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const sqsClient = createSqsClient(aws);
     const dbClient = createDynamoClient(aws);
     started.push({ stop: async () => (sqsClient.destroy(), dbClient.destroy()) });
-    const store = new DynamoUsageStore(dbClient, { tableName: TABLE });
+    const store = new DynamoUsageStore(dbClient, { tableName: TABLE, concurrency: o.dynamoConcurrency });
     const core = { store, sink: o.sink, staleMs: o.staleSeconds * 1000 };
 
     let sampling: IngestSampling | undefined;
