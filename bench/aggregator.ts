@@ -6,17 +6,20 @@
  * Scenario `single`: 10,000 messages of 1 event (clients sending one call per request: the worst case,
  * one claim per call). Scenario `batched`: 200 messages of 100 events (clients batching; 20,000 calls).
  *
- * Counts every DynamoDB request by command (an SDK middleware) and estimates write units from item
- * sizes; then runs the outbox job as it would run after the stale period (releases the counters'
+ * The store talks to dynalite through the client the functions use (src/store/dynamo-fast.ts); one
+ * more `single` run through the AWS SDK v3 client (SdkDynamoApi) shows what that client costs.
+ * Counts every DynamoDB request by operation (a wrapper around the store's DynamoApi) and estimates
+ * write units from item sizes; then runs the outbox job as it would run after the stale period (releases the counters'
  * idempotency marks, removes the outbox entries), whose writes belong to the batch too.
  */
 import { ensureTable } from '../local/emulators';
 import { aggregate, batchEvents, counterDeltas } from '../src/aggregate/aggregate';
 import { aggregateRecords, drainOutbox, type QueueRecord } from '../src/aggregate/aggregator';
 import { packMessages } from '../src/queue/pack';
-import { createDynamoClient } from '../src/runtime/aws';
+import { createDynamoApi, createDynamoClient } from '../src/runtime/aws';
 import { PostHogNodeSink } from '../src/sink/posthog';
 import { DynamoUsageStore } from '../src/store/dynamo';
+import { DYNAMO_OPERATIONS, SdkDynamoApi, type DynamoApi, type DynamoOperation } from '../src/store/dynamo-api';
 import type { QueueMessageBody, QueuedEvent } from '../src/types';
 import { uuidv7 } from '../src/util/ids';
 import type { PosthogStats } from './servers';
@@ -24,6 +27,8 @@ import { cpuMicros, progress, rng, round, spawnTs, traffic, zipf } from './lib';
 
 export interface AggregatorRow {
   scenario: 'single' | 'batched';
+  /** The DynamoDB client under the store: `fast` as deployed, `sdk` the AWS SDK v3 reference. */
+  client: 'fast' | 'sdk';
   messages: number;
   /** Mean SQS message body, bytes. */
   avgBodyBytes: number;
@@ -94,46 +99,53 @@ export async function runAggregatorBench(o: { quick: boolean }): Promise<Aggrega
       dyn.waitFor<{ endpoint: string }>((m) => m.ready === true),
       ph.waitFor<{ endpoint: string }>((m) => m.ready === true),
     ]);
-    const client = createDynamoClient({ AWS_REGION: 'us-east-1', TALLY_DYNAMODB_ENDPOINT: dynamoEndpoint });
+    const aws = { AWS_REGION: 'us-east-1', TALLY_DYNAMODB_ENDPOINT: dynamoEndpoint };
+    const client = createDynamoClient(aws);
+    const fast = createDynamoApi(aws);
     const counts: Record<string, number> = {};
     let writeUnits = 0;
     const ledgerUnits = new Map<string, number>();
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const name = String(context.commandName).replace(/Command$/, '');
+    /** The API with every request counted by operation, and write units estimated from item sizes. */
+    const counted = (api: DynamoApi): DynamoApi => {
+      const wrap = <K extends DynamoOperation>(op: K) => (input: Parameters<DynamoApi[K]>[0]) => {
+        const name = DYNAMO_OPERATIONS[op];
         counts[name] = (counts[name] ?? 0) + 1;
-        const input = args.input as { Item?: Record<string, Record<string, unknown>>; Key?: { pk?: { S?: string } } };
+        const i = input as { Item?: Record<string, Record<string, unknown>>; Key?: { pk?: { S?: string } } };
         if (name === 'PutItem') {
-          const u = Math.max(1, Math.ceil(itemBytes(input.Item) / 1024));
+          const u = Math.max(1, Math.ceil(itemBytes(i.Item) / 1024));
           writeUnits += u;
-          const pk = input.Item?.pk?.S;
+          const pk = i.Item?.pk?.S;
           if (typeof pk === 'string' && pk.startsWith('b#')) ledgerUnits.set(pk, u);
         } else if (name === 'UpdateItem' || name === 'DeleteItem') {
-          writeUnits += ledgerUnits.get(input.Key?.pk?.S ?? '') ?? 1;
+          writeUnits += ledgerUnits.get(i.Key?.pk?.S ?? '') ?? 1;
         }
-        return next(args);
-      },
-      { step: 'initialize', name: 'benchCounter' },
-    );
-    const table = 'bench-aggregator';
-    await ensureTable(client, table);
-    const store = new DynamoUsageStore(client, { tableName: table });
+        return (api[op] as (x: typeof input) => ReturnType<DynamoApi[K]>)(input);
+      };
+      return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query') } as DynamoApi;
+    };
+    const apis = { fast: counted(fast), sdk: counted(new SdkDynamoApi(client)) };
     const sink = new PostHogNodeSink({ apiKey: 'phc_bench', host: posthogUrl });
     const staleMs = 120_000;
 
-    const plan: Array<['single' | 'batched', number]> = o.quick
+    const plan: Array<['single' | 'batched', number, 'fast' | 'sdk']> = o.quick
       ? [
-          ['single', 500],
-          ['batched', 10],
+          ['single', 500, 'fast'],
+          ['batched', 10, 'fast'],
+          ['single', 500, 'sdk'],
         ]
       : [
-          ['single', 10_000],
-          ['batched', 200],
+          ['single', 10_000, 'fast'],
+          ['batched', 200, 'fast'],
+          ['single', 10_000, 'sdk'],
         ];
     const rows: AggregatorRow[] = [];
-    for (const [scenario, messages] of plan) {
+    for (const [scenario, messages, clientKind] of plan) {
+      // A table per run: the runs replay the same message ids.
+      const table = `bench-aggregator-${rows.length}`;
+      await ensureTable(client, table);
+      const store = new DynamoUsageStore(apis[clientKind], { tableName: table });
       const { records, calls, pairs } = buildRecords(scenario, messages);
-      progress(`aggregator ${scenario}: ${records.length} messages, ${calls} calls, ${pairs} distinct (event, user) pairs…`);
+      progress(`aggregator ${scenario} (${clientKind} DynamoDB client): ${records.length} messages, ${calls} calls, ${pairs} distinct (event, user) pairs…`);
       for (const k of Object.keys(counts)) delete counts[k];
       writeUnits = 0;
       await ph.call('posthog-reset');
@@ -162,6 +174,7 @@ export async function runAggregatorBench(o: { quick: boolean }): Promise<Aggrega
       const reads = (counts.GetItem ?? 0) + (counts.Query ?? 0);
       const row: AggregatorRow = {
         scenario,
+        client: clientKind,
         messages: records.length,
         avgBodyBytes: round(records.reduce((n, x) => n + Buffer.byteLength(x.body), 0) / records.length, 0),
         calls,
@@ -182,11 +195,12 @@ export async function runAggregatorBench(o: { quick: boolean }): Promise<Aggrega
       if (posthogCalls !== calls) throw new Error(`PostHog batch events carry ${posthogCalls} calls, expected ${calls}`);
       rows.push(row);
       progress(
-        `aggregator ${scenario}: ${row.eventsPerSecond} calls/s (${row.wallMs} ms; outbox finished ${later} ledger(s)), ${row.cpuUsPerCall} µs CPU/call here + ${row.dynaliteCpuMs} ms dynalite CPU; ` +
+        `aggregator ${scenario} (${clientKind}): ${row.eventsPerSecond} calls/s (${row.wallMs} ms; outbox finished ${later} ledger(s)), ${row.cpuUsPerCall} µs CPU/call here + ${row.dynaliteCpuMs} ms dynalite CPU; ` +
           `per 1M calls: ${row.dynamoWritesPer1M} DynamoDB writes (${row.writeUnitsPer1M} WCU), ${row.posthogEventsPer1M} PostHog events in ${row.posthogRequestsPer1M} requests`,
       );
     }
     client.destroy();
+    fast.destroy();
     return rows;
   } finally {
     await Promise.all([dyn.stop(), ph.stop()]);

@@ -85,7 +85,7 @@ export function computeCosts(inp: CostInputs, queue: 'sdk' | 'fast' = 'sdk'): Co
     ['B', 100],
   ] as const) {
     const ing = inp.ingest.find((r) => r.queue === queue && r.payload === (per === 1 ? 'single' : 'batch100'));
-    const agg = inp.aggregator.find((r) => r.scenario === (per === 1 ? 'single' : 'batched'));
+    const agg = inp.aggregator.find((r) => r.scenario === (per === 1 ? 'single' : 'batched') && r.client !== 'sdk');
     if (!ing || !agg) continue;
     const requests = 1e6 / per;
     const messages = requests; // one SQS message per request (a request's events fit in one 1 MiB message)

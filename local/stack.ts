@@ -13,7 +13,7 @@ import { createOutboxHandler } from '../functions/outbox/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
 import { matchIngestRoute } from '../src/ingest/ingest';
-import { createDynamoClient, createSqsClient } from '../src/runtime/aws';
+import { createDynamoApi, createSqsClient } from '../src/runtime/aws';
 import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
 import { createSampling, matchFlagRoute, type IngestSampling } from '../src/sampling';
@@ -135,9 +135,10 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     });
     const aws = { AWS_REGION: o.region, TALLY_SQS_ENDPOINT: sqs.endpoint, TALLY_DYNAMODB_ENDPOINT: dynamo.endpoint };
     const sqsClient = createSqsClient(aws);
-    const dbClient = createDynamoClient(aws);
-    started.push({ stop: async () => (sqsClient.destroy(), dbClient.destroy()) });
-    const store = new DynamoUsageStore(dbClient, { tableName: TABLE, concurrency: o.dynamoConcurrency });
+    started.push({ stop: async () => sqsClient.destroy() });
+    const dynamoApi = createDynamoApi(aws);
+    started.push({ stop: async () => dynamoApi.destroy() });
+    const store = new DynamoUsageStore(dynamoApi, { tableName: TABLE, concurrency: o.dynamoConcurrency });
     const core = { store, sink: o.sink, staleMs: o.staleSeconds * 1000 };
 
     let sampling: IngestSampling | undefined;

@@ -5,7 +5,7 @@
 import { aggregateRecords, drainOutbox, type AggregatorDeps } from '../../src/aggregate/aggregator';
 import { queryUsage } from '../../src/query/query';
 import type { QueueMessageBody, QueuedEvent } from '../../src/types';
-import { faultyClient, readCalls, RecordingSink, startTestDynamo, storeFor, type TestDynamo } from '../support/store';
+import { faultyApi, readCalls, RecordingSink, startTestDynamo, storeFor, type TestDynamo } from '../support/store';
 
 let db: TestDynamo;
 beforeAll(async () => {
@@ -61,7 +61,7 @@ async function setup(over: Partial<AggregatorDeps> = {}) {
   const table = await db.newTable();
   const sink = new RecordingSink();
   let clock = T0;
-  const deps: AggregatorDeps = { store: storeFor(db.client, table), sink, staleMs: 60_000, now: () => clock, ...over };
+  const deps: AggregatorDeps = { store: storeFor(db.api, table), sink, staleMs: 60_000, now: () => clock, ...over };
   return { table, sink, deps, advance: (ms: number) => (clock += ms) };
 }
 
@@ -112,7 +112,7 @@ describe('aggregator (dynalite)', () => {
   ])('recovers exactly from a crash %s', async (_label, matches, skip, afterCrash) => {
     const { deps, sink, advance } = await setup();
     let seen = 0;
-    const crashing = { ...deps, store: storeFor(faultyClient(db.client, (n, i) => matches(n, i) && ++seen > skip && seen <= skip + 1000), (deps.store as never as { o: { tableName: string } }).o.tableName) };
+    const crashing = { ...deps, store: storeFor(faultyApi(db.api, (n, i) => matches(n, i) && ++seen > skip && seen <= skip + 1000), (deps.store as never as { o: { tableName: string } }).o.tableName) };
     const msgs = workload('d');
     const first = await aggregateRecords(msgs, crashing);
     expect(first.failures).toHaveLength(20);

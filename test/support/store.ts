@@ -1,13 +1,21 @@
-/** A dynalite-backed store for integration tests, with fault injection on the real client. */
+/**
+ * A dynalite-backed store for integration tests, with fault injection. The store talks to dynalite
+ * through the client the functions use (src/store/dynamo-fast.ts); the SDK client sets tables up and
+ * reads items back, independently of it.
+ */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { ensureTable, startDynamo, localAwsClientConfig, type Emulator } from '../../local/emulators';
 import { DynamoUsageStore } from '../../src/store/dynamo';
+import { DYNAMO_OPERATIONS, type DynamoApi, type DynamoOperation } from '../../src/store/dynamo-api';
+import { FastDynamoApi } from '../../src/store/dynamo-fast';
 import type { PostHogSink } from '../../src/sink/types';
 import type { PostHogEvent } from '../../src/types';
 
 export interface TestDynamo {
   emulator: Emulator;
   client: DynamoDBClient;
+  /** What the store uses. */
+  api: FastDynamoApi;
   newTable(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -17,9 +25,11 @@ let tables = 0;
 export async function startTestDynamo(): Promise<TestDynamo> {
   const emulator = await startDynamo({ port: 0 });
   const client = new DynamoDBClient(localAwsClientConfig(emulator.endpoint, 'us-east-1'));
+  const api = new FastDynamoApi({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   return {
     emulator,
     client,
+    api,
     async newTable() {
       const name = `tally-test-${process.pid}-${++tables}`;
       await ensureTable(client, name);
@@ -27,27 +37,30 @@ export async function startTestDynamo(): Promise<TestDynamo> {
     },
     async stop() {
       client.destroy();
+      api.destroy();
       await emulator.stop();
     },
   };
 }
 
 /**
- * A client that forwards to the real one but fails on demand: `failWhen(cmd)` returning true makes
- * that call throw as a network fault would, after or instead of reaching DynamoDB.
+ * A DynamoDB API that forwards to the real one but fails on demand: `failWhen(command, input, n)`
+ * returning true makes that call throw as a network fault would, instead of reaching DynamoDB.
+ * Commands are named as the SDK names them (`PutItemCommand`, …).
  */
-export function faultyClient(real: DynamoDBClient, failWhen: (cmdName: string, input: Record<string, unknown>, n: number) => boolean): DynamoDBClient {
+export function faultyApi(real: DynamoApi, failWhen: (cmdName: string, input: Record<string, unknown>, n: number) => boolean): DynamoApi {
   let n = 0;
-  return {
-    send: async (cmd: { constructor: { name: string }; input: Record<string, unknown> }) => {
-      if (failWhen(cmd.constructor.name, cmd.input, ++n)) {
+  const wrap =
+    <K extends DynamoOperation>(op: K) =>
+    async (input: Parameters<DynamoApi[K]>[0]) => {
+      if (failWhen(`${DYNAMO_OPERATIONS[op]}Command`, input as unknown as Record<string, unknown>, ++n)) {
         const err = new Error('injected fault: connection reset');
         err.name = 'TimeoutError';
         throw err;
       }
-      return real.send(cmd as never);
-    },
-  } as unknown as DynamoDBClient;
+      return (real[op] as (i: typeof input) => ReturnType<DynamoApi[K]>)(input);
+    };
+  return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query') } as DynamoApi;
 }
 
 export async function readCalls(client: DynamoDBClient, table: string, pk: string, sk: string): Promise<{ calls: number; ap?: string[] }> {
@@ -69,4 +82,4 @@ export class RecordingSink implements PostHogSink {
   }
 }
 
-export const storeFor = (client: DynamoDBClient, tableName: string): DynamoUsageStore => new DynamoUsageStore(client, { tableName, concurrency: 8 });
+export const storeFor = (api: DynamoApi, tableName: string): DynamoUsageStore => new DynamoUsageStore(api, { tableName, concurrency: 8 });
