@@ -100,7 +100,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       target: '≥ 3,000 requests/s',
       measured: `${fmt(e1.requestsPerSecond)} requests/s accepted (${fmt(e1.endToEndEventsPerSecond)}/s incl. aggregation), lost ${e1.lost}`,
       met: e1.requestsPerSecond >= 3000 && e1.lost === 0,
-      note: `stack CPU ${fmt(e1.stackCpuUsPerRequest)} µs per request: front, ingest (sqs-fast), the poller's and the aggregator's SDK clients with a claim per message on the main thread; dynalite and fauxqs in worker threads; the load generator on the same 2 cores`,
+      note: `stack CPU ${fmt(e1.stackCpuUsPerRequest)} µs per request: front, ingest (sqs-fast), the poller (SDK SQS client) and the aggregator (SDK-free DynamoDB client, a claim per message) on the main thread; dynalite and fauxqs in worker threads; the load generator on the same 2 cores`,
     });
   }
   const eB = r.e2e?.find((x) => x.scenario === 'batch100');

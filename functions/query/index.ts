@@ -1,7 +1,7 @@
 /** Lambda entry point: usage queries and health (API Gateway HTTP API, payload v2). */
 import { loadQueryConfig } from '../../src/config';
 import { createLogger, SERVICES } from '../../src/observability';
-import { createStore } from '../../src/runtime/aws';
+import { createStore } from '../../src/runtime/store';
 import { lazy } from '../lazy';
 import { createQueryHandler } from './handler';
 

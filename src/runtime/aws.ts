@@ -1,15 +1,10 @@
 /**
- * The AWS clients and the DynamoDB store, built from validated config. Lambda entry points and the
- * local stack both use these builders, so they cannot drift apart. The store talks to DynamoDB through
- * the SDK-free client (src/store/dynamo-fast.ts); the SDK clients remain for the local stack's setup
- * and poller, and as the benchmark's reference.
+ * The AWS SDK v3 clients, built from validated config: the local stack's setup and SQS poller, and the
+ * benchmark's reference. No Lambda function imports this file (the store and ingest's queue use the
+ * SDK-free clients of src/runtime/store.ts and src/runtime/queue.ts), so none bundles the SDK clients.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { AggregatorConfig } from '../config';
-import { DynamoUsageStore } from '../store/dynamo';
-import type { DynamoApi } from '../store/dynamo-api';
-import { FastDynamoApi } from '../store/dynamo-fast';
 import { localCredentials, type AwsEndpoints } from './endpoints';
 
 export function createSqsClient(c: AwsEndpoints): SQSClient {
@@ -25,24 +20,5 @@ export function createDynamoClient(c: AwsEndpoints): DynamoDBClient {
     region: c.AWS_REGION,
     maxAttempts: 5,
     ...(c.TALLY_DYNAMODB_ENDPOINT ? { endpoint: c.TALLY_DYNAMODB_ENDPOINT, credentials: localCredentials } : {}),
-  });
-}
-
-/** DynamoDB for the store: the JSON protocol signed by node:crypto, 5 attempts like the SDK client above. */
-export function createDynamoApi(c: AwsEndpoints): FastDynamoApi {
-  return new FastDynamoApi({
-    region: c.AWS_REGION,
-    maxAttempts: 5,
-    ...(c.TALLY_DYNAMODB_ENDPOINT ? { endpoint: c.TALLY_DYNAMODB_ENDPOINT, credentials: localCredentials } : {}),
-  });
-}
-
-export function createStore(c: AggregatorConfig | (AwsEndpoints & { TALLY_TABLE_NAME: string }), db: DynamoApi = createDynamoApi(c)): DynamoUsageStore {
-  const a = c as Partial<AggregatorConfig>;
-  return new DynamoUsageStore(db, {
-    tableName: c.TALLY_TABLE_NAME,
-    ...(a.TALLY_DYNAMODB_CONCURRENCY !== undefined ? { concurrency: a.TALLY_DYNAMODB_CONCURRENCY } : {}),
-    ...(a.TALLY_MINUTE_TTL_DAYS !== undefined ? { minuteTtlDays: a.TALLY_MINUTE_TTL_DAYS } : {}),
-    ...(a.TALLY_DEDUPE_TTL_DAYS !== undefined ? { dedupeTtlDays: a.TALLY_DEDUPE_TTL_DAYS } : {}),
   });
 }

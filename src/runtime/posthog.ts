@@ -6,7 +6,7 @@ import type { AggregatorConfig } from '../config';
 import { PostHogNodeSink } from '../sink/posthog';
 import type { PostHogSink } from '../sink/types';
 import type { DynamoUsageStore } from '../store/dynamo';
-import { createStore } from './aws';
+import { createStore } from './store';
 
 /** The PostHog sink of the config, or `undefined` when no PostHog key is configured. */
 export function createPostHogSink(c: AggregatorConfig): PostHogSink | undefined {
