@@ -5,6 +5,7 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { NotFoundError } from '../errors';
+import { routeMatcher } from '../http/routes';
 import type { EventQueue } from '../queue/types';
 import type { QueuedEvent } from '../types';
 import { keyFromHeaders, type KeyChecker } from './auth';
@@ -25,10 +26,7 @@ const ROUTES: Record<string, IngestRoute> = {
 };
 
 /** The route of a method and path; a trailing slash is ignored, as PostHog does. */
-export function matchIngestRoute(method: string, path: string): IngestRoute | undefined {
-  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-  return ROUTES[`${method.toUpperCase()} ${p}`];
-}
+export const matchIngestRoute = routeMatcher(ROUTES);
 
 /** Body limits after decompression. PostHog: /batch 20 MB, other capture routes 2 MB. */
 export const ingestDefaults = {

@@ -14,6 +14,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { BadRequestError, HttpError, UnauthorizedError } from '../errors';
+import { routeMatcher } from '../http/routes';
 import { keyFromHeaders, type KeyChecker } from '../ingest/auth';
 import { decodeBody } from '../ingest/decode';
 
@@ -26,10 +27,7 @@ const ROUTES: Record<string, FlagRoute> = {
 };
 
 /** The flag route of a method and path (a trailing slash is ignored, as PostHog does). */
-export function matchFlagRoute(method: string, path: string): FlagRoute | undefined {
-  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-  return ROUTES[`${method.toUpperCase()} ${p}`];
-}
+export const matchFlagRoute = routeMatcher(ROUTES);
 
 /** Upstream paths, in the form PostHog's SDKs use. */
 const UPSTREAM_PATH: Record<FlagRoute, string> = { flags: '/flags/', decide: '/decide/', definitions: '/flags/definitions' };
