@@ -17,6 +17,7 @@ import { batchEvents, counterDeltas, aggregate } from './aggregate';
 import type { Ledger, UsageStore } from '../store/types';
 import type { PostHogSink } from '../sink/types';
 import type { QueueMessageBody } from '../types';
+import { chunkBySize } from '../util/chunks';
 import { mapLimit } from '../util/concurrency';
 import { uuidv7 } from '../util/ids';
 
@@ -79,21 +80,7 @@ function parseBody(raw: string): QueueMessageBody | undefined {
 function groupsFor(msgs: Msg[], maxBytes: number): Msg[][] {
   // JSON of rows compresses well; 3× the gzip limit in raw bytes is a safe first cut.
   const rawSize = (m: Msg): number => m.body.events.length * 96 + m.body.events.reduce((s, e) => s + (e.event.charCodeAt(0) === 36 ? JSON.stringify(e).length : 0), 0);
-  const groups: Msg[][] = [];
-  let cur: Msg[] = [];
-  let size = 0;
-  for (const m of msgs) {
-    const s = rawSize(m);
-    if (cur.length > 0 && size + s > maxBytes * 3) {
-      groups.push(cur);
-      cur = [];
-      size = 0;
-    }
-    cur.push(m);
-    size += s;
-  }
-  if (cur.length > 0) groups.push(cur);
-  return groups;
+  return chunkBySize(msgs, rawSize, maxBytes * 3);
 }
 
 export async function aggregateRecords(records: readonly QueueRecord[], deps: AggregatorDeps): Promise<RunReport> {

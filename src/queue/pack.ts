@@ -6,6 +6,7 @@
  */
 import { PayloadTooLargeError, QueueUnavailableError } from '../errors';
 import type { QueuedEvent } from '../types';
+import { chunkBySize } from '../util/chunks';
 import { digest } from '../util/ids';
 import type { SendResult } from './types';
 
@@ -52,21 +53,7 @@ export function packMessages(events: readonly QueuedEvent[], maxBytes: number): 
 
 /** Groups messages into SendMessageBatch calls: ≤ 10 entries and ≤ 1 MiB of bodies each. */
 export function groupIntoCalls(messages: readonly PackedMessage[], maxCallBytes = SQS_MAX_BATCH_BYTES): PackedMessage[][] {
-  const calls: PackedMessage[][] = [];
-  let cur: PackedMessage[] = [];
-  let bytes = 0;
-  for (const m of messages) {
-    const b = Buffer.byteLength(m.body);
-    if (cur.length === SQS_MAX_BATCH_ENTRIES || (cur.length > 0 && bytes + b > maxCallBytes)) {
-      calls.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(m);
-    bytes += b;
-  }
-  if (cur.length > 0) calls.push(cur);
-  return calls;
+  return chunkBySize(messages, (m) => Buffer.byteLength(m.body), maxCallBytes, SQS_MAX_BATCH_ENTRIES);
 }
 
 /**
