@@ -20,7 +20,7 @@ import { createDynamoClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
 import { PostHogNodeSink } from '../src/sink/posthog';
 import { DynamoUsageStore } from '../src/store/dynamo';
-import { DYNAMO_OPERATIONS, type DynamoApi, type DynamoOperation } from '../src/store/dynamo-api';
+import { beforeEachCall, type DynamoApi } from '../src/store/dynamo-api';
 import { SdkDynamoApi } from '../src/store/dynamo-sdk';
 import type { QueueMessageBody, QueuedEvent } from '../src/types';
 import { uuidv7 } from '../src/util/ids';
@@ -108,9 +108,8 @@ export async function runAggregatorBench(o: { quick: boolean }): Promise<Aggrega
     let writeUnits = 0;
     const ledgerUnits = new Map<string, number>();
     /** The API with every request counted by operation, and write units estimated from item sizes. */
-    const counted = (api: DynamoApi): DynamoApi => {
-      const wrap = <K extends DynamoOperation>(op: K) => (input: Parameters<DynamoApi[K]>[0]) => {
-        const name = DYNAMO_OPERATIONS[op];
+    const counted = (api: DynamoApi): DynamoApi =>
+      beforeEachCall(api, (name, input) => {
         counts[name] = (counts[name] ?? 0) + 1;
         const i = input as { Item?: Record<string, Record<string, unknown>>; Key?: { pk?: { S?: string } } };
         if (name === 'PutItem') {
@@ -121,10 +120,7 @@ export async function runAggregatorBench(o: { quick: boolean }): Promise<Aggrega
         } else if (name === 'UpdateItem' || name === 'DeleteItem') {
           writeUnits += ledgerUnits.get(i.Key?.pk?.S ?? '') ?? 1;
         }
-        return (api[op] as (x: typeof input) => ReturnType<DynamoApi[K]>)(input);
-      };
-      return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query') } as DynamoApi;
-    };
+      });
     const apis = { fast: counted(fast), sdk: counted(new SdkDynamoApi(client)) };
     const sink = new PostHogNodeSink({ apiKey: 'phc_bench', host: posthogUrl });
     const staleMs = 120_000;

@@ -33,3 +33,17 @@ export interface DynamoApi {
 /** The operation names, as DynamoDB's `X-Amz-Target` and the SDK's commands spell them. */
 export const DYNAMO_OPERATIONS = { putItem: 'PutItem', getItem: 'GetItem', updateItem: 'UpdateItem', deleteItem: 'DeleteItem', query: 'Query' } as const;
 export type DynamoOperation = keyof typeof DYNAMO_OPERATIONS;
+
+/**
+ * `api` with `before(operation, input)` run ahead of every call: counting in the benchmark, fault
+ * injection in tests (a throw fails the call before it reaches DynamoDB).
+ */
+export function beforeEachCall(api: DynamoApi, before: (operation: (typeof DYNAMO_OPERATIONS)[DynamoOperation], input: Record<string, unknown>) => void): DynamoApi {
+  const wrap =
+    <K extends DynamoOperation>(op: K) =>
+    (input: Parameters<DynamoApi[K]>[0]) => {
+      before(DYNAMO_OPERATIONS[op], input as unknown as Record<string, unknown>);
+      return (api[op] as (i: typeof input) => ReturnType<DynamoApi[K]>)(input);
+    };
+  return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query') } as DynamoApi;
+}

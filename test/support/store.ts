@@ -6,7 +6,7 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { ensureTable, startDynamo, localAwsClientConfig, type Emulator } from '../../local/emulators';
 import { DynamoUsageStore } from '../../src/store/dynamo';
-import { DYNAMO_OPERATIONS, type DynamoApi, type DynamoOperation } from '../../src/store/dynamo-api';
+import { beforeEachCall, type DynamoApi } from '../../src/store/dynamo-api';
 import { FastDynamoApi } from '../../src/store/dynamo-fast';
 import type { PostHogSink } from '../../src/sink/types';
 import type { PostHogEvent } from '../../src/types';
@@ -50,17 +50,13 @@ export async function startTestDynamo(): Promise<TestDynamo> {
  */
 export function faultyApi(real: DynamoApi, failWhen: (cmdName: string, input: Record<string, unknown>, n: number) => boolean): DynamoApi {
   let n = 0;
-  const wrap =
-    <K extends DynamoOperation>(op: K) =>
-    async (input: Parameters<DynamoApi[K]>[0]) => {
-      if (failWhen(`${DYNAMO_OPERATIONS[op]}Command`, input as unknown as Record<string, unknown>, ++n)) {
-        const err = new Error('injected fault: connection reset');
-        err.name = 'TimeoutError';
-        throw err;
-      }
-      return (real[op] as (i: typeof input) => ReturnType<DynamoApi[K]>)(input);
-    };
-  return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query') } as DynamoApi;
+  return beforeEachCall(real, (operation, input) => {
+    if (failWhen(`${operation}Command`, input, ++n)) {
+      const err = new Error('injected fault: connection reset');
+      err.name = 'TimeoutError';
+      throw err;
+    }
+  });
 }
 
 export async function readCalls(client: DynamoDBClient, table: string, pk: string, sk: string): Promise<{ calls: number; ap?: string[] }> {
