@@ -327,6 +327,10 @@ describe('IAM least privilege', () => {
     });
   });
 
+  /** What the store's builders are granted on the table (aggregator and outbox alike), each on the table alone. */
+  const storeReadWrite = (t: string) =>
+    Object.fromEntries(['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'].map((a) => [`dynamodb:${a}`, [t]]));
+
   it('aggregator may only consume its queue and update its table (and read the PostHog key)', () => {
     const t = tableId();
     const q = queues().main[0];
@@ -335,13 +339,7 @@ describe('IAM least privilege', () => {
       'sqs:ReceiveMessage': [q],
       'sqs:DeleteMessage': [q],
       'sqs:GetQueueAttributes': [q],
-      'dynamodb:GetItem': [t],
-      'dynamodb:BatchGetItem': [t],
-      'dynamodb:Query': [t],
-      'dynamodb:PutItem': [t],
-      'dynamodb:UpdateItem': [t],
-      'dynamodb:DeleteItem': [t],
-      'dynamodb:BatchWriteItem': [t],
+      ...storeReadWrite(t),
       'secretsmanager:GetSecretValue': posthogSecretArn(),
     });
     expect(posthogSecretArn()[0]).toContain(':secret:tally/dev/posthog-api-key-??????');
@@ -360,13 +358,7 @@ describe('IAM least privilege', () => {
     const t = tableId();
     expect(grants(json, roleOf('outbox'))).toEqual({
       ...logsGrant('outbox'),
-      'dynamodb:GetItem': [t],
-      'dynamodb:BatchGetItem': [t],
-      'dynamodb:Query': [t],
-      'dynamodb:PutItem': [t],
-      'dynamodb:UpdateItem': [t],
-      'dynamodb:DeleteItem': [t],
-      'dynamodb:BatchWriteItem': [t],
+      ...storeReadWrite(t),
       'secretsmanager:GetSecretValue': posthogSecretArn(),
     });
   });
