@@ -146,18 +146,10 @@ function bundleOnce(entry: string): string {
   if (out) return out;
   out = join(REPO, '.tally/build', `bench-${basename(entry).replace(/\.ts$/, '')}.cjs`);
   // Loaded at run time: this file is itself bundled, and esbuild's API cannot be.
-  const { buildSync } = createRequire(join(REPO, 'package.json'))('esbuild') as typeof import('esbuild');
-  buildSync({
-    entryPoints: [resolve(REPO, entry)],
-    outfile: out,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'cjs',
-    sourcemap: 'inline',
-    external: ['dynalite', 'fauxqs', 'artillery'],
-    logLevel: 'warning',
-  });
+  const req = createRequire(join(REPO, 'package.json'));
+  const { buildSync } = req('esbuild') as typeof import('esbuild');
+  const { localBuildOptions } = req(join(REPO, 'scripts/local-build.cjs')) as { localBuildOptions: (entry: string, outfile: string) => import('esbuild').BuildOptions };
+  buildSync(localBuildOptions(resolve(REPO, entry), out));
   built.set(entry, out);
   return out;
 }

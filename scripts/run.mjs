@@ -1,11 +1,10 @@
 #!/usr/bin/env node
-// Runs a TypeScript entry point (npm start, benchmarks) the way Lambda runs tally: bundled by esbuild
-// into CommonJS. middy 7 is ESM-only with an import-only exports map, which on-the-fly TypeScript
-// runners (tsx) cannot require; esbuild bundles it like the Lambda build does. The emulators stay
-// external: dynalite loads a native LevelDB binding, fauxqs uses node:sqlite.
+// Runs a TypeScript entry point (npm start, benchmarks): bundled by esbuild into CommonJS with the
+// options of scripts/local-build.cjs (why: see there), then required in this process.
 import { build } from 'esbuild';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
+import localBuild from './local-build.cjs';
 
 const [entry, ...args] = process.argv.slice(2);
 if (!entry) {
@@ -13,17 +12,7 @@ if (!entry) {
   process.exit(2);
 }
 const outfile = resolve('.tally/build', basename(entry).replace(/\.ts$/, '.cjs'));
-await build({
-  entryPoints: [entry],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  target: 'node22',
-  format: 'cjs',
-  sourcemap: 'inline',
-  external: ['dynalite', 'fauxqs', 'artillery'],
-  logLevel: 'warning',
-});
+await build(localBuild.localBuildOptions(entry, outfile));
 process.setSourceMapsEnabled(true);
 process.argv = [process.argv[0], outfile, ...args];
 createRequire(import.meta.url)(outfile);
