@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { parsePersonPropertyMapping } from '../src/sampling/person';
+import { isWindowLength } from '../src/windows';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -22,7 +23,7 @@ const schema = z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lowercase letters, digits and "-", starting with a letter, at most 20 characters')
       .default('dev'),
-    /** PostHog ingestion host the aggregator and outbox deliver batch events to. */
+    /** PostHog ingestion host the roll-up delivers batch events to. */
     posthogHost: z.url().default('https://us.i.posthog.com'),
     /** Secrets Manager name of the PostHog project key (you create it; see DEPLOY.md). Default tally/<stage>/posthog-api-key. */
     posthogSecretName: z.string().min(1).optional(),
@@ -38,8 +39,17 @@ const schema = z
     batchWindowSeconds: int(0, 300).default(5),
     /** SQS → aggregator: most concurrent aggregator invocations (2–1,000). */
     maxConcurrency: int(2, 1000).default(50),
-    /** Minutes between outbox runs that resend unsent PostHog events when traffic is idle. */
-    outboxScheduleMinutes: int(1, 60).default(5),
+    /** Aggregation window, seconds (`TALLY_WINDOW_SECONDS`): one PostHog batch event per (event, user, window). */
+    windowSeconds: z.coerce.number().refine(isWindowLength, 'must divide 3600 and be 10, 12, 15, 20, 30 or whole minutes').default(60),
+    /** Seconds after a window closes before it is rolled up (`TALLY_GRACE_SECONDS`): covers batches in flight. */
+    graceSeconds: int(2, 120).default(60),
+    /** Up to 3 event properties that split counters and batch events (`TALLY_DIMENSIONS`, e.g. `route,status`). */
+    dimensions: z
+      .string()
+      .refine((s) => s.split(',').filter((x) => x.trim()).length <= 3, 'at most 3 comma-separated property names')
+      .optional(),
+    /** Per-user roll-up shards (`TALLY_SHARDS`): the roll-up's parallelism. */
+    shards: int(1, 64).default(8),
     /** E-mail address subscribed to the alarm topic (confirm the subscription e-mail). Unset: no subscription. */
     alarmEmail: z.email().optional(),
     /** What happens to the table, API-keys secret and log groups on `cdk destroy`. */
@@ -52,7 +62,7 @@ const schema = z
       .default(30),
     /** Powertools log level of every function. */
     logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
-    /** Days minute-level counters are kept (DynamoDB TTL). */
+    /** Days minute and hour resolution is kept (DynamoDB TTL on hour items); days and months are kept. */
     minuteTtlDays: int(1, 3650).default(14),
     /** Alarm: age in seconds of the oldest queued message. */
     queueAgeAlarmSeconds: int(60, 1_209_600).default(600),
@@ -60,8 +70,8 @@ const schema = z
     ingestP99AlarmMs: int(10, 10_000).default(1000),
     /** Alarm: API 5xx responses as a percentage of requests. */
     api5xxAlarmPercent: z.coerce.number().gt(0).max(100).default(1),
-    /** Alarm: ledgers still unsent to PostHog after an outbox run. */
-    outboxBacklogAlarm: int(1, 1_000_000).default(1),
+    /** Alarm: age in seconds of the oldest PostHog event waiting in the outbox. */
+    outboxAgeAlarmSeconds: int(60, 1_209_600).default(900),
     /**
      * Secrets Manager name of a PostHog personal (phx_) or project secret (phs_) API key with feature-flag
      * read access (you create it; docs/SAMPLING.md). Set: ingest samples with a feature flag evaluated

@@ -13,6 +13,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TallyConfig } from './config';
 import { FLAG_PROXY_TIMEOUT_MS, INGEST, MAX_MESSAGE_BYTES, QUERY, SAMPLING_POLL_SECONDS } from './sizing';
+import { countingEnv } from './pipeline';
 import { TABLE_READ_ACTIONS } from './storage';
 import { TallyFunction } from './tally-function';
 
@@ -118,7 +119,7 @@ export class IngestApi extends Construct {
       sizing: QUERY,
       config,
       description: 'tally: answers usage queries from DynamoDB',
-      environment: { TALLY_TABLE_NAME: props.table.tableName },
+      environment: { TALLY_TABLE_NAME: props.table.tableName, ...countingEnv(config) },
       entry: props.entries?.query,
     });
     this.query.allow('ReadCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);

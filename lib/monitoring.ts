@@ -27,7 +27,7 @@ export interface MonitoringProps {
   readonly ingest: TallyFunction;
   readonly query: TallyFunction;
   readonly aggregator: TallyFunction;
-  readonly outbox: TallyFunction;
+  readonly rollup: TallyFunction;
 }
 
 type Service = (typeof SERVICES)[keyof typeof SERVICES];
@@ -61,7 +61,7 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const { config, api, queue, deadLetterQueue: dlq, ingest, aggregator, outbox } = props;
+    const { config, api, queue, deadLetterQueue: dlq, ingest, aggregator, rollup } = props;
     const prefix = `tally-${config.stage}`;
     this.dashboardName = prefix;
 
@@ -81,7 +81,6 @@ export class Monitoring extends Construct {
       this.alarms[key] = a;
       return a;
     };
-    const outboxPeriod = Duration.minutes(Math.max(5, config.outboxScheduleMinutes));
 
     // --- Pipeline health -------------------------------------------------------------------------------
     alarm('DlqNotEmpty', {
@@ -172,47 +171,64 @@ export class Monitoring extends Construct {
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
 
-    // --- PostHog delivery ----------------------------------------------------------------------------
+    // --- Roll-up and PostHog delivery ----------------------------------------------------------------
+    alarm('RollupErrors', {
+      alarmName: 'rollup-errors',
+      alarmDescription:
+        'The scheduled roll-up failed in 2 of 3 minutes: counters are not being rolled up (queries stay exact, ' +
+        'adding what is not rolled up yet) and PostHog events are not being sent. See the rollup logs.',
+      metric: rollup.fn.metricErrors({ period: ONE_MIN, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('RollupBehind', {
+      alarmName: 'rollup-behind',
+      alarmDescription:
+        'For 5 minutes, roll-up passes ran out of time with windows still due: the roll-up does not keep up. ' +
+        'Raise TALLY_SHARDS (more parallel roll-ups) or the roll-up memory; see docs/PERFORMANCE.md.',
+      metric: tallyMetric('ShardsBehind', SERVICES.rollup, 'Minimum', ONE_MIN),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
     alarm('PosthogDeliveryFailures', {
       alarmName: 'posthog-delivery-failures',
       alarmDescription:
-        'PostHog refused or did not answer batch events for 15 minutes (aggregator and outbox). Events wait in ' +
-        'the outbox and are resent; check POSTHOG_HOST, the project key secret and PostHog status.',
-      metric: new cw.MathExpression({
-        expression: 'FILL(aggregator, 0) + FILL(outbox, 0)',
-        usingMetrics: {
-          aggregator: tallyMetric('BatchEventsFailed', SERVICES.aggregator, 'Sum'),
-          outbox: tallyMetric('BatchEventsFailed', SERVICES.outbox, 'Sum'),
-        },
-        period: FIVE_MIN,
-        label: 'PostHog batch events failed',
-      }),
+        'PostHog refused or did not answer batch events for 15 minutes. Events wait in the outbox and are ' +
+        'resent (counting goes on); check POSTHOG_HOST, the project key secret and PostHog status.',
+      metric: tallyMetric('BatchEventsFailed', SERVICES.rollup, 'Sum'),
       threshold: 1,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 3,
       datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
-    alarm('OutboxBacklog', {
-      alarmName: 'outbox-backlog',
+    alarm('OutboxAge', {
+      alarmName: 'outbox-age',
       alarmDescription:
-        `At least ${config.outboxBacklogAlarm} ledger(s) still unsent to PostHog after 3 consecutive outbox runs: ` +
-        'batch events are delayed. See the outbox logs.',
-      metric: tallyMetric('OutboxBacklog', SERVICES.outbox, 'Maximum', outboxPeriod),
-      threshold: config.outboxBacklogAlarm,
-      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        `The oldest PostHog event waiting in the outbox is over ${config.outboxAgeAlarmSeconds} s old for 3 minutes: ` +
+        'batch events are delayed (PostHog down or refusing, or no PostHog key configured). See the rollup logs.',
+      metric: tallyMetric('OutboxOldestAge', SERVICES.rollup, 'Maximum', ONE_MIN),
+      threshold: config.outboxAgeAlarmSeconds,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
-    alarm('OutboxErrors', {
-      alarmName: 'outbox-errors',
-      alarmDescription: 'The scheduled outbox run failed twice in a row: unsent batch events are not being retried.',
-      metric: outbox.fn.metricErrors({ period: outboxPeriod, statistic: 'Sum' }),
+    alarm('PosthogRejected', {
+      alarmName: 'posthog-rejected',
+      alarmDescription:
+        'PostHog refused some batch or forwarded events (4xx). They are kept aside (pk X#<shard>) and block nothing; ' +
+        'inspect them (docs/DEPLOY.md) and fix the cause.',
+      metric: tallyMetric('PostHogEventsRejected', SERVICES.rollup, 'Sum'),
       threshold: 1,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 2,
-      datapointsToAlarm: 2,
+      evaluationPeriods: 1,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
 
@@ -220,8 +236,8 @@ export class Monitoring extends Construct {
   }
 
   private buildDashboard(props: MonitoringProps, name: string): cw.Dashboard {
-    const { config, api, queue, deadLetterQueue: dlq, table, ingest, query, aggregator, outbox } = props;
-    const fns = [ingest, aggregator, query, outbox];
+    const { config, api, queue, deadLetterQueue: dlq, table, ingest, query, aggregator, rollup } = props;
+    const fns = [ingest, aggregator, query, rollup];
     const w = (title: string, left: cw.IMetric[], extra: Partial<cw.GraphWidgetProps> = {}) =>
       new cw.GraphWidget({ title, left, width: 8, height: 6, ...extra });
     const sum = (m: cw.Metric) => m.with({ statistic: 'Sum', period: FIVE_MIN });
@@ -251,13 +267,13 @@ export class Monitoring extends Construct {
         tallyMetric('EventsAccepted', SERVICES.ingest, 'Sum'),
         tallyMetric('CallsCounted', SERVICES.aggregator, 'Sum'),
         tallyMetric('MessagesCounted', SERVICES.aggregator, 'Sum'),
-        tallyMetric('AggregatedKeys', SERVICES.aggregator, 'Sum'),
+        tallyMetric('CallsRolledUp', SERVICES.rollup, 'Sum'),
+        tallyMetric('CounterWrites', SERVICES.rollup, 'Sum'),
       ]),
       w('Queue in / out, PostHog sent', [
         queue.metricNumberOfMessagesSent({ period: FIVE_MIN, label: 'queue sent' }),
         queue.metricNumberOfMessagesDeleted({ period: FIVE_MIN, label: 'queue deleted' }),
-        tallyMetric('BatchEventsSent', SERVICES.aggregator, 'Sum'),
-        tallyMetric('BatchEventsSent', SERVICES.outbox, 'Sum'),
+        tallyMetric('BatchEventsSent', SERVICES.rollup, 'Sum'),
       ]),
     );
     // Latency
@@ -295,8 +311,9 @@ export class Monitoring extends Construct {
         tallyMetric('QueueSendFailures', SERVICES.ingest, 'Sum'),
         tallyMetric('MessagesFailed', SERVICES.aggregator, 'Sum'),
         tallyMetric('MessagesDuplicate', SERVICES.aggregator, 'Sum'),
-        tallyMetric('BatchEventsFailed', SERVICES.aggregator, 'Sum'),
-        tallyMetric('BatchEventsFailed', SERVICES.outbox, 'Sum'),
+        tallyMetric('BatchesAborted', SERVICES.rollup, 'Sum'),
+        tallyMetric('BatchEventsFailed', SERVICES.rollup, 'Sum'),
+        tallyMetric('PostHogEventsRejected', SERVICES.rollup, 'Sum'),
         dlq.metricApproximateNumberOfMessagesVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'DLQ messages' }),
       ]),
     );
@@ -316,7 +333,8 @@ export class Monitoring extends Construct {
       w('Backlog: queue, in flight, outbox', [
         queue.metricApproximateNumberOfMessagesVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'queued' }),
         queue.metricApproximateNumberOfMessagesNotVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'in flight' }),
-        tallyMetric('OutboxBacklog', SERVICES.outbox, 'Maximum'),
+        tallyMetric('OutboxBacklog', SERVICES.rollup, 'Maximum'),
+        tallyMetric('ShardsBehind', SERVICES.rollup, 'Maximum'),
       ]),
     );
     // Sampling (docs/SAMPLING.md): raw events sent, what failed, what waited.

@@ -1,7 +1,7 @@
 /**
- * Pipeline: the SQS queue ingest writes to (with its dead-letter queue), the aggregator that drains it
- * into DynamoDB and PostHog, and the outbox that a schedule runs to resend PostHog batch events that
- * could not be delivered while traffic was flowing.
+ * Pipeline: the SQS queue ingest writes to (with its dead-letter queue), the aggregator that counts it
+ * into deltas in DynamoDB, and the roll-up that a schedule runs every minute to merge closed windows into
+ * the counters and deliver their PostHog batch events.
  */
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -20,13 +20,14 @@ import {
   DYNAMODB_CONCURRENCY,
   MAX_MESSAGE_BYTES,
   MAX_RECEIVE_COUNT,
-  OUTBOX,
+  ROLLUP,
+  ROLLUP_SCHEDULE_MINUTES,
   POSTHOG_FETCH_RETRY_COUNT,
   POSTHOG_REQUEST_TIMEOUT_MS,
   QUEUE_RETENTION_DAYS,
   visibilityTimeoutSeconds,
 } from './sizing';
-import { TABLE_WRITE_ACTIONS } from './storage';
+import { AGGREGATOR_TABLE_ACTIONS, ROLLUP_TABLE_ACTIONS } from './storage';
 import { TallyFunction } from './tally-function';
 
 /** What the event source mapping needs on the queue, and all the aggregator may do with it. */
@@ -37,14 +38,14 @@ export interface PipelineProps {
   readonly table: dynamodb.ITable;
   readonly posthogSecret: secretsmanager.ISecret;
   /** Entry overrides (tests only). */
-  readonly entries?: { aggregator?: string; outbox?: string };
+  readonly entries?: { aggregator?: string; rollup?: string };
 }
 
 export class Pipeline extends Construct {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly aggregator: TallyFunction;
-  readonly outbox: TallyFunction;
+  readonly rollup: TallyFunction;
   readonly eventSource: lambda.EventSourceMapping;
   readonly schedule: events.Rule;
 
@@ -69,11 +70,9 @@ export class Pipeline extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
 
-    const pipelineEnv = {
+    const pipelineEnv: Record<string, string> = {
       TALLY_TABLE_NAME: table.tableName,
-      POSTHOG_HOST: config.posthogHost,
-      POSTHOG_REQUEST_TIMEOUT_MS: String(POSTHOG_REQUEST_TIMEOUT_MS),
-      POSTHOG_FETCH_RETRY_COUNT: String(POSTHOG_FETCH_RETRY_COUNT),
+      ...countingEnv(config),
       TALLY_CLAIM_STALE_SECONDS: String(CLAIM_STALE_SECONDS),
       TALLY_MINUTE_TTL_DAYS: String(config.minuteTtlDays),
       TALLY_DEDUPE_TTL_DAYS: String(DEDUPE_TTL_DAYS),
@@ -84,13 +83,13 @@ export class Pipeline extends Construct {
       name: 'aggregator',
       sizing: AGGREGATOR,
       config,
-      description: 'tally: counts queued usage into DynamoDB and sends aggregated batch events to PostHog',
+      description: 'tally: counts queued usage into deltas in DynamoDB (claims, deltas, a commit marker per batch)',
       environment: pipelineEnv,
       entry: props.entries?.aggregator,
     });
     this.aggregator.allow('ConsumeOwnQueue', QUEUE_CONSUME_ACTIONS, [this.queue.queueArn]);
-    this.aggregator.allow('UpdateCounters', TABLE_WRITE_ACTIONS, [table.tableArn]);
-    this.aggregator.useSecret('POSTHOG_API_KEY', props.posthogSecret);
+    // Counting needs DynamoDB only: no PostHog secret, so PostHog trouble can never stop it.
+    this.aggregator.allow('WriteDeltas', AGGREGATOR_TABLE_ACTIONS, [table.tableArn]);
 
     this.eventSource = this.aggregator.fn.addEventSourceMapping('QueueSource', {
       eventSourceArn: this.queue.queueArn,
@@ -105,28 +104,40 @@ export class Pipeline extends Construct {
       maxConcurrency: config.maxConcurrency,
     });
 
-    this.outbox = new TallyFunction(this, 'Outbox', {
-      name: 'outbox',
-      sizing: OUTBOX,
+    this.rollup = new TallyFunction(this, 'Rollup', {
+      name: 'rollup',
+      sizing: ROLLUP,
       config,
-      description: 'tally: resends unsent PostHog batch events and recovers stale work on a schedule',
-      environment: pipelineEnv,
-      // One drain at a time: overlapping runs would only contend for the same claims.
-      reservedConcurrentExecutions: 1,
-      entry: props.entries?.outbox,
+      description: 'tally: rolls closed windows up into the counters and delivers their PostHog batch events',
+      environment: {
+        ...pipelineEnv,
+        POSTHOG_HOST: config.posthogHost,
+        POSTHOG_REQUEST_TIMEOUT_MS: String(POSTHOG_REQUEST_TIMEOUT_MS),
+        POSTHOG_FETCH_RETRY_COUNT: String(POSTHOG_FETCH_RETRY_COUNT),
+      },
+      // No reserved concurrency: each shard has a lease, so overlapping runs share the work, and a
+      // reservation can fail the deploy on a new account (concurrency quota 10).
+      entry: props.entries?.rollup,
     });
-    this.outbox.allow('DrainOutbox', TABLE_WRITE_ACTIONS, [table.tableArn]);
-    this.outbox.useSecret('POSTHOG_API_KEY', props.posthogSecret);
+    this.rollup.allow('RollUp', ROLLUP_TABLE_ACTIONS, [table.tableArn]);
+    this.rollup.useSecret('POSTHOG_API_KEY', props.posthogSecret);
     // The next tick is the retry: no async retries, and a tick older than one interval is dropped.
-    this.outbox.fn.configureAsyncInvoke({
-      retryAttempts: 0,
-      maxEventAge: Duration.minutes(Math.max(1, config.outboxScheduleMinutes)),
-    });
+    this.rollup.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(ROLLUP_SCHEDULE_MINUTES) });
 
-    this.schedule = new events.Rule(this, 'OutboxSchedule', {
-      description: `tally ${config.stage}: run the outbox every ${config.outboxScheduleMinutes} min`,
-      schedule: events.Schedule.rate(Duration.minutes(config.outboxScheduleMinutes)),
-      targets: [new targets.LambdaFunction(this.outbox.fn, { retryAttempts: 0 })],
+    this.schedule = new events.Rule(this, 'RollupSchedule', {
+      description: `tally ${config.stage}: roll up closed windows and deliver PostHog events every minute`,
+      schedule: events.Schedule.rate(Duration.minutes(ROLLUP_SCHEDULE_MINUTES)),
+      targets: [new targets.LambdaFunction(this.rollup.fn, { retryAttempts: 0 })],
     });
   }
+}
+
+/** The counting settings every function that counts or reads counts gets (src/config.ts `counting`). */
+export function countingEnv(config: TallyConfig): Record<string, string> {
+  return {
+    TALLY_WINDOW_SECONDS: String(config.windowSeconds),
+    TALLY_GRACE_SECONDS: String(config.graceSeconds),
+    TALLY_SHARDS: String(config.shards),
+    ...(config.dimensions ? { TALLY_DIMENSIONS: config.dimensions } : {}),
+  };
 }

@@ -32,11 +32,10 @@ export const AGGREGATOR: FunctionSizing = {
   memoryMb: 1024,
   timeoutSeconds: 60,
   why:
-    'Parses up to 10,000 messages (≤ 6 MB event) per batch, aggregates in memory and runs many DynamoDB updates in ' +
-    'parallel, then one PostHog delivery. 1 GB leaves heap headroom for a 6 MB event expanded into objects and ' +
-    '~0.58 vCPU for request signing at 32 parallel requests. 60 s covers the DynamoDB writes of a full batch plus the ' +
-    'bounded PostHog delivery (5 s request timeout × 2 attempts + 3 s retry delay ≈ 13 s); the queue visibility ' +
-    'timeout is derived from it.',
+    'Parses up to 10,000 messages (≤ 6 MB event) per batch, claims each (32 DynamoDB requests in flight), aggregates ' +
+    'in memory and writes a few deltas. 1 GB leaves heap headroom for a 6 MB event expanded into objects and ' +
+    '~0.58 vCPU for request signing. A run commits within half the grace (30 s by default) or aborts itself; 60 s ' +
+    'covers that with room, and the queue visibility timeout is derived from it.',
 };
 
 export const QUERY: FunctionSizing = {
@@ -47,13 +46,18 @@ export const QUERY: FunctionSizing = {
     'long paginated query below the API Gateway 30 s limit.',
 };
 
-export const OUTBOX: FunctionSizing = {
-  memoryMb: 512,
+export const ROLLUP: FunctionSizing = {
+  memoryMb: 1024,
   timeoutSeconds: 60,
   why:
-    'Runs once per schedule tick, reads pending ledgers and resends them to PostHog: I/O-bound and off the request ' +
-    'path, 512 MB for a quick init. 60 s like the aggregator, so one claim-staleness threshold covers both.',
+    'Every minute: merges the closed windows\' deltas (up to 32 MB compressed per unit, expanded in memory), applies ' +
+    'one guarded update per counter item (32 in flight per shard, 4 shards at once), then delivers the outbox to ' +
+    'PostHog with bounded requests. 1 GB for the merge\'s heap and ~0.58 vCPU. 60 s: one pass per schedule tick; ' +
+    'the shard lease (60 s) lets the next tick resume a pass that ran out of time.',
 };
+
+/** Minutes between roll-up runs (EventBridge's finest rate). */
+export const ROLLUP_SCHEDULE_MINUTES = 1;
 
 /** posthog-node settings the functions get; bounded so a PostHog outage cannot eat the aggregator timeout. */
 export const POSTHOG_REQUEST_TIMEOUT_MS = 5000;
@@ -61,7 +65,7 @@ export const POSTHOG_FETCH_RETRY_COUNT = 1;
 /** posthog-node waits this long between retries. */
 export const POSTHOG_RETRY_DELAY_MS = 3000;
 
-/** Parallel DynamoDB requests per aggregator/outbox run (matches src/config.ts default). */
+/** Parallel DynamoDB requests per aggregator run and roll-up shard (matches src/config.ts default). */
 export const DYNAMODB_CONCURRENCY = 32;
 
 /** Largest SQS message (1 MiB, the SQS maximum); ingest packs events up to this size. */
@@ -81,11 +85,10 @@ export function visibilityTimeoutSeconds(batchWindowSeconds: number): number {
 }
 
 /**
- * A claim older than this belongs to a run that can no longer be alive: at least the longest timeout of
- * the functions that take claims (aggregator, outbox), and below the visibility timeout so a redelivered
- * message can recover it.
+ * A claim older than this belongs to a run that can no longer commit: beyond the aggregator's timeout
+ * (and so beyond half the grace), and below the visibility timeout so a redelivered message can take it over.
  */
-export const CLAIM_STALE_SECONDS = 2 * Math.max(AGGREGATOR.timeoutSeconds, OUTBOX.timeoutSeconds);
+export const CLAIM_STALE_SECONDS = 2 * AGGREGATOR.timeoutSeconds;
 
 /**
  * Message ids are remembered longer than a message can live. A message keeps its original enqueue time in

@@ -1,5 +1,5 @@
 /**
- * Storage: the one DynamoDB table holding counters, dedupe markers and the PostHog outbox.
+ * Storage: the one DynamoDB table holding counters, claims, deltas, roll-up state and the PostHog outbox.
  * Key `pk`/`sk` (strings), no secondary index, TTL on `ttl` (minute windows and dedupe markers expire;
  * hour and day windows carry no `ttl` and are kept).
  */
@@ -8,18 +8,16 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import type { TallyConfig } from './config';
 
-/** Actions the aggregator and outbox use; nothing else, and never a wildcard. */
-export const TABLE_WRITE_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
-  'dynamodb:Query',
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:BatchWriteItem',
-];
-/** Actions the query function uses. */
-export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+/**
+ * What each function does with the table, and nothing more (never a wildcard): the aggregator claims,
+ * writes deltas and its batch marker (PutItem), reads claims and markers (GetItem, BatchGetItem) and
+ * takes stale claims over (UpdateItem).
+ */
+export const AGGREGATOR_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'];
+/** The roll-up also reads and deletes deltas and outbox entries (Query, DeleteItem) and updates counters. */
+export const ROLLUP_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:DeleteItem'];
+/** The query function reads counters, deltas, markers and shard states. */
+export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
 
 export interface StorageProps {
   readonly config: TallyConfig;

@@ -81,7 +81,7 @@ export class TallyStack extends Stack {
       ingest: this.ingestApi.ingest,
       query: this.ingestApi.query,
       aggregator: this.pipeline.aggregator,
-      outbox: this.pipeline.outbox,
+      rollup: this.pipeline.rollup,
     });
 
     // Node 22 is the runtime tally is built and tested on (package.json engines, the local stack, CI).

@@ -1,7 +1,7 @@
 /**
  * The whole pipeline in one process, with the same handlers as in AWS: an HTTP front building API
  * Gateway v2 events, dynalite (DynamoDB wire protocol), fauxqs (SQS wire protocol), a poller that
- * behaves like the SQS event source, and the outbox job on a timer. `npm start` and the end-to-end
+ * behaves like the SQS event source, and the roll-up job (roll-up and outbox delivery) on a timer. `npm start` and the end-to-end
  * tests both use it.
  */
 import { mkdirSync } from 'node:fs';
@@ -9,9 +9,12 @@ import { join } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createAggregatorHandler } from '../functions/aggregator/handler';
 import { createIngestHandler } from '../functions/ingest/handler';
-import { createOutboxHandler } from '../functions/outbox/handler';
+import { createRollupHandler } from '../functions/rollup/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
+import type { RollupReport } from '../src/rollup/rollup';
+import { allShards } from '../src/store/keys';
+import { aggregationWindow } from '../src/windows';
 import { matchIngestRoute } from '../src/ingest/ingest';
 import { createSqsClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
@@ -44,13 +47,23 @@ export interface LocalStackOptions {
   dynamoConcurrency: number;
   /** Queue visibility timeout: how long a failed message waits before it is retried. */
   visibilityTimeoutSeconds: number;
-  /** Claims older than this are taken over (must exceed an aggregator run, stay below visibility). */
+  /** Claims older than this are taken over (at least half the grace; below the visibility timeout). */
   staleSeconds: number;
   maxReceiveCount: number;
-  /** How often the outbox job runs. */
-  outboxIntervalMs: number;
+  /** Aggregation window (`TALLY_WINDOW_SECONDS`) and the grace before a window is rolled up (`TALLY_GRACE_SECONDS`). */
+  windowSeconds: number;
+  graceSeconds: number;
+  /** Event properties that split the counters (`TALLY_DIMENSIONS`). */
+  dimensions: readonly string[];
+  /** Per-user roll-up shards (`TALLY_SHARDS`). */
+  shards: number;
+  /** Days minute and hour resolution is kept (`TALLY_MINUTE_TTL_DAYS`; dynalite has no TTL, so locally nothing expires). */
+  hourTtlDays: number;
+  /** How often the roll-up job (roll-up and outbox delivery) runs: AWS runs it every minute. */
+  rollupIntervalMs: number;
   region: string;
   onReport?: (r: RunReport) => void;
+  onRollup?: (r: RollupReport) => void;
   log?: (line: string) => void;
   /** Sampling with a PostHog feature flag in ingest (docs/SAMPLING.md). Unset: off, and the flag routes answer 503. */
   sampling?: LocalSamplingOptions;
@@ -81,9 +94,14 @@ export const localStackDefaults = {
   concurrency: 2,
   dynamoConcurrency: 8,
   visibilityTimeoutSeconds: 30,
-  staleSeconds: 20,
+  staleSeconds: 30,
   maxReceiveCount: 5,
-  outboxIntervalMs: 5000,
+  windowSeconds: 60,
+  graceSeconds: 60,
+  dimensions: [] as readonly string[],
+  shards: 8,
+  hourTtlDays: 14,
+  rollupIntervalMs: 2000,
   region: 'us-east-1',
 } satisfies Partial<LocalStackOptions>;
 
@@ -101,10 +119,15 @@ export interface LocalStack {
   sampling?: IngestSampling;
   /** The local PostHog endpoint, when sampling runs without PostHog keys. */
   localPosthog?: LocalPosthog;
-  /** Runs the outbox job now. */
-  drainOutbox(): ReturnType<ReturnType<typeof createOutboxHandler>>;
+  /** Runs the roll-up job (roll-up of due windows, outbox delivery) now, after any run in progress. */
+  rollup(): Promise<RollupReport>;
   /** Waits until the queue is empty and nothing is in flight. */
   settle(timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until every counted call is rolled up into the counters and, if `delivered`, every PostHog
+   * event has left the outbox: at most a window plus its grace after the last call.
+   */
+  rolledUp(timeoutMs?: number, o?: { delivered?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -140,7 +163,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const dynamoApi = createDynamoApi(aws);
     started.push({ stop: async () => dynamoApi.destroy() });
     const store = new DynamoUsageStore(dynamoApi, { tableName: TABLE, concurrency: o.dynamoConcurrency });
-    const core = { store, sink: o.sink, staleMs: o.staleSeconds * 1000 };
+    const counting = { window: aggregationWindow(o.windowSeconds, o.graceSeconds), shards: o.shards, dimensions: o.dimensions };
 
     let sampling: IngestSampling | undefined;
     let flags: Parameters<typeof createIngestHandler>[0]['flags'];
@@ -175,9 +198,24 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const queue = createEventQueue({ ...aws, TALLY_QUEUE_URL: res.queueUrl });
     started.push({ stop: async () => queue.destroy() });
     const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags });
-    const query = createQueryHandler({ store, apiKeys: [o.apiKey] });
-    const aggregator = createAggregatorHandler({ ...core, onReport: o.onReport, log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`) });
-    const outbox = createOutboxHandler(core);
+    const query = createQueryHandler({ store, apiKeys: [o.apiKey], dimensions: o.dimensions, shards: o.shards });
+    const aggregator = createAggregatorHandler({
+      store,
+      ...counting,
+      staleMs: o.staleSeconds * 1000,
+      concurrency: o.dynamoConcurrency,
+      onReport: o.onReport,
+      log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`),
+    });
+    const rollupJob = createRollupHandler({
+      store,
+      sink: o.sink,
+      ...counting,
+      hourTtlDays: o.hourTtlDays,
+      concurrency: o.dynamoConcurrency,
+      onReport: o.onRollup,
+      log: (level, msg, extra) => o.log?.(`[rollup] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`),
+    });
 
     const context = createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region });
     const front: Front = await startFront({
@@ -205,22 +243,37 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     await poller.start();
     started.push(poller);
 
-    let draining: Promise<unknown> = Promise.resolve();
-    const drainOutbox = (): ReturnType<typeof outbox> => {
-      const p = draining.then(() => outbox());
-      draining = p.catch(() => undefined);
+    // The roll-up job, one run at a time, as the scheduled Lambda (each run gets a minute).
+    let rolling: Promise<unknown> = Promise.resolve();
+    const rollup = (): Promise<RollupReport> => {
+      const p = rolling.then(() => rollupJob(undefined, createLambdaContext({ functionName: 'rollup', timeoutMs: 60_000, region: o.region })));
+      rolling = p.catch(() => undefined);
       return p;
     };
     const timer = setInterval(() => {
-      drainOutbox().catch((err) => o.log?.(`[outbox] ${String(err)}`));
-    }, o.outboxIntervalMs);
+      rollup().catch((err: unknown) => o.log?.(`[rollup] ${String(err)}`));
+    }, o.rollupIntervalMs);
     timer.unref();
     started.push({
       stop: async () => {
         clearInterval(timer);
-        await draining;
+        await rolling;
       },
     });
+    const rolledUp = async (timeoutMs = 180_000, ro: { delivered?: boolean } = {}): Promise<void> => {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        await rollup();
+        let left = 0;
+        for (const shard of allShards(o.shards)) {
+          left += (await store.allDeltas(shard)).length;
+          if (ro.delivered) left += (await store.listOutbox(shard, 1)).length;
+        }
+        if (left === 0) return;
+        if (Date.now() > until) throw new Error(`not rolled up after ${timeoutMs} ms: ${left} delta(s)/entries left`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
 
     return {
       url: front.url,
@@ -234,10 +287,11 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       poller,
       sampling,
       localPosthog,
-      drainOutbox,
+      rollup,
+      rolledUp,
       settle: (timeoutMs = 60_000) => poller.drain(timeoutMs),
       stop: async () => {
-        // Front first (no new work), then the outbox timer, the poller's batch in flight, the emulators.
+        // Front first (no new work), then the roll-up timer, the poller's batch in flight, the emulators.
         await front.stop();
         for (const s of started.reverse()) if (s !== front) await s.stop();
       },

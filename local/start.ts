@@ -62,11 +62,19 @@ async function main(): Promise<void> {
     sink,
     batchSize: c.TALLY_BATCH_SIZE,
     batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
+    windowSeconds: c.TALLY_WINDOW_SECONDS,
+    graceSeconds: c.TALLY_GRACE_SECONDS,
+    dimensions: c.TALLY_DIMENSIONS,
+    shards: c.TALLY_SHARDS,
     log: (line) => console.error(line),
     onReport: (r) => {
       if (r.counted + r.duplicates + r.failures.length > 0) {
-        console.log(`aggregated ${r.counted} message(s), ${r.calls} call(s), ${r.keys} counter write(s)` + (r.failures.length ? `, ${r.failures.length} to retry` : '') + (r.sendFailed ? `, ${r.sendFailed} PostHog event(s) kept in the outbox` : ''));
+        console.log(`aggregated ${r.counted} message(s), ${r.calls} call(s) in ${r.deltas} delta(s)` + (r.duplicates ? `, ${r.duplicates} duplicate(s)` : '') + (r.failures.length ? `, ${r.failures.length} to retry` : ''));
       }
+    },
+    onRollup: (r) => {
+      if (r.units > 0) console.log(`rolled up ${r.units} window unit(s): ${r.calls} call(s), ${r.counterWrites} counter write(s), ${r.events} PostHog event(s) queued`);
+      if (r.sent + r.failed + r.rejected > 0) console.log(`PostHog: ${r.sent} event(s) delivered` + (r.failed ? `, ${r.failed} kept in the outbox for a retry` : '') + (r.rejected ? `, ${r.rejected} refused and kept aside` : ''));
     },
   });
 
@@ -75,6 +83,7 @@ tally is running at ${stack.url}
   API key:   ${apiKey}   (${c.TALLY_API_KEY ? 'from TALLY_API_KEY' : `kept in ${keyFile}`})
   data:      ${dataDir}  (DynamoDB ${stack.dynamoEndpoint}, SQS ${stack.sqsEndpoint})
   PostHog:   ${c.POSTHOG_API_KEY ? c.POSTHOG_HOST : `not configured: batch events are printed and appended to ${jsonl}`}
+  Windows:   ${c.TALLY_WINDOW_SECONDS} s, rolled up ${c.TALLY_GRACE_SECONDS} s after they close${c.TALLY_DIMENSIONS.length ? `; dimensions ${c.TALLY_DIMENSIONS.join(', ')}` : ''} (counts are queryable at once)
   Sampling:  ${samplingLine}
 
 Try it:

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { parsePersonPropertyMapping } from './sampling/person';
+import { isWindowLength } from './windows';
 
 // zod/mini: every Lambda validates its config at init, and classic zod was 440 KB of each bundle.
 
@@ -92,25 +93,55 @@ export const ingestConfigSchema = z.extend(common, {
 });
 export type IngestConfig = z.infer<typeof ingestConfigSchema>;
 
-export const aggregatorConfigSchema = z.extend(common, {
-  ...posthog.shape,
-  TALLY_TABLE_NAME: str(),
-  /**
-   * A claim older than this belongs to a run that can no longer be alive: at least the aggregator's
-   * timeout, and below the queue's visibility timeout so a redelivered message can recover it.
-   */
-  TALLY_CLAIM_STALE_SECONDS: int(120),
-  /** Days minute windows are kept (DynamoDB TTL); hour and day windows are kept. */
-  TALLY_MINUTE_TTL_DAYS: int(14),
-  /** Days a message id is remembered for deduplication: longer than the queue's retention. */
-  TALLY_DEDUPE_TTL_DAYS: int(15),
-  /** Parallel DynamoDB requests per aggregator run. */
-  TALLY_DYNAMODB_CONCURRENCY: int(32),
+/** How calls are counted: read by the aggregator, the roll-up and the queries alike. */
+const counting = z.object({
+  /** Aggregation window: one PostHog batch event per (event, user, window); counters move once per window. */
+  TALLY_WINDOW_SECONDS: z._default(
+    z.coerce.number().check(z.refine(isWindowLength, 'must divide 3600 and be 10, 12, 15, 20, 30 or a whole number of minutes (60, 120, …, 300, …, 3600)')),
+    60,
+  ),
+  /** Time after a window ends before it is rolled up: covers batches in flight. Runs commit within half of it. */
+  TALLY_GRACE_SECONDS: num(60, 2, 3600),
+  /** Up to 3 event properties that split the counters and batch events (e.g. `route,status`). */
+  TALLY_DIMENSIONS: z._default(
+    z.pipe(
+      csv,
+      z.array(z.string().check(z.maxLength(64, 'dimension names are at most 64 characters'), z.regex(/^[A-Za-z0-9_$.:-]+$/, 'dimension names are letters, digits and _ $ . : -'))).check(z.maxLength(3, 'at most 3 dimensions')),
+    ),
+    [],
+  ),
+  /** Roll-up shards of the per-user counters (the roll-up's parallelism). */
+  TALLY_SHARDS: num(8, 1, 64),
 });
+
+export const aggregatorConfigSchema = z
+  .extend(common, {
+    ...posthog.shape,
+    ...counting.shape,
+    TALLY_TABLE_NAME: str(),
+    /**
+     * A claim older than this belongs to a run that can no longer commit: at least half the grace (a run
+     * commits within it), and below the queue's visibility timeout so a redelivered message can take it over.
+     */
+    TALLY_CLAIM_STALE_SECONDS: int(120),
+    /** Days minute and hour resolution is kept (DynamoDB TTL on hour items); days and months are kept. */
+    TALLY_MINUTE_TTL_DAYS: int(14),
+    /** Days a message id and its batch are remembered for deduplication: longer than the queue's retention. */
+    TALLY_DEDUPE_TTL_DAYS: int(15),
+    /** Parallel DynamoDB requests per aggregator run and per roll-up shard. */
+    TALLY_DYNAMODB_CONCURRENCY: int(32),
+  })
+  .check(
+    z.refine((c: { TALLY_CLAIM_STALE_SECONDS: number; TALLY_GRACE_SECONDS: number }) => c.TALLY_CLAIM_STALE_SECONDS * 2 >= c.TALLY_GRACE_SECONDS, {
+      message: 'TALLY_CLAIM_STALE_SECONDS must be at least half of TALLY_GRACE_SECONDS (a run may commit until then)',
+      path: ['TALLY_CLAIM_STALE_SECONDS'],
+    }),
+  );
 export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
 
 export const queryConfigSchema = z.extend(common, {
   ...apiKeys.shape,
+  ...counting.shape,
   TALLY_TABLE_NAME: str(),
 });
 export type QueryConfig = z.infer<typeof queryConfigSchema>;
@@ -143,6 +174,7 @@ export const loadQueryConfig = (env: Record<string, string | undefined> = proces
 /** `npm start`: the whole pipeline on one machine. */
 export const localConfigSchema = z.extend(posthog, {
   ...sampling.shape,
+  ...counting.shape,
   /** `off` turns sampling off locally (it is on by default, against the local flag definitions or PostHog). */
   TALLY_SAMPLING: z._default(z.enum(['on', 'off']), 'on'),
   /** Flag definitions served locally when no PostHog keys are set (same shape as PostHog's `/flags/definitions`). */

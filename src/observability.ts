@@ -9,7 +9,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 export const METRIC_NAMESPACE = 'Tally';
 
 /** The `service` dimension value of each function. */
-export const SERVICES = { ingest: 'ingest', aggregator: 'aggregator', query: 'query', outbox: 'outbox' } as const;
+export const SERVICES = { ingest: 'ingest', aggregator: 'aggregator', query: 'query', rollup: 'rollup' } as const;
 
 /** Sampling and flag routes (docs/SAMPLING.md), all emitted by ingest; part of {@link METRICS}. */
 export const SAMPLING_METRICS = {
@@ -42,14 +42,28 @@ export const METRICS = {
   MessagesFailed: 'MessagesFailed',
   /** aggregator: calls added to the counters. */
   CallsCounted: 'CallsCounted',
-  /** aggregator: counter items updated (DynamoDB writes). */
-  AggregatedKeys: 'AggregatedKeys',
-  /** aggregator/outbox: events delivered to PostHog. */
+  /** aggregator: delta items written (one per shard and window a run touched). */
+  DeltasWritten: 'DeltasWritten',
+  /** rollup: roll-up units applied (normally one per shard and window). */
+  UnitsRolledUp: 'UnitsRolledUp',
+  /** rollup: calls added to the counters. */
+  CallsRolledUp: 'CallsRolledUp',
+  /** rollup: counter items updated (DynamoDB writes). */
+  CounterWrites: 'CounterWrites',
+  /** rollup: batches found uncommitted after their window closed, and aborted (runs that died or overran). */
+  BatchesAborted: 'BatchesAborted',
+  /** rollup: events delivered to PostHog. */
   BatchEventsSent: 'BatchEventsSent',
-  /** aggregator/outbox: events whose delivery to PostHog failed (kept in the outbox). */
+  /** rollup: events whose delivery to PostHog failed (kept in the outbox, retried). */
   BatchEventsFailed: 'BatchEventsFailed',
-  /** outbox: ledgers older than the stale period still unsent to PostHog after a drain. */
+  /** rollup: events PostHog refused (4xx), kept aside; each blocks nothing. */
+  PostHogEventsRejected: 'PostHogEventsRejected',
+  /** rollup: outbox entries still waiting after a pass (of those looked at). */
   OutboxBacklog: 'OutboxBacklog',
+  /** rollup: age of the oldest outbox entry still waiting, seconds. */
+  OutboxOldestAge: 'OutboxOldestAge',
+  /** rollup: shards that still had a due window when the pass ran out of time. */
+  ShardsBehind: 'ShardsBehind',
   ...SAMPLING_METRICS,
 } as const;
 

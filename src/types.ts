@@ -17,6 +17,8 @@ export interface QueuedEvent {
   ip?: string;
   /** When tally received the event, epoch ms. */
   received_at: number;
+  /** The project the event's key belongs to; `default` when absent. */
+  project?: string;
 }
 
 /** What one SQS message carries: several events from one request, under a deterministic id. */
@@ -28,9 +30,12 @@ export interface QueueMessageBody {
   events: QueuedEvent[];
 }
 
-/** Window granularities kept in the store. */
-export type Granularity = 'minute' | 'hour' | 'day';
-export const GRANULARITIES: readonly Granularity[] = ['minute', 'hour', 'day'] as const;
+/** Query granularities: UTC minutes, hours, days and calendar months. */
+export type Granularity = 'minute' | 'hour' | 'day' | 'month';
+export const GRANULARITIES: readonly Granularity[] = ['minute', 'hour', 'day', 'month'] as const;
+
+/** The project of events whose key names none (every key until projects exist). */
+export const DEFAULT_PROJECT = 'default';
 
 /** One event to send to PostHog (a batch event, or a forwarded `$` event). */
 export interface PostHogEvent {

@@ -1,13 +1,13 @@
 /** Lambda entry point: aggregator (SQS event source, ReportBatchItemFailures). */
 import { loadAggregatorConfig } from '../../src/config';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
-import { createAggregatorCore } from '../../src/runtime/posthog';
+import { createAggregatorDeps } from '../../src/runtime/store';
 import { lazy } from '../lazy';
 import { createAggregatorHandler } from './handler';
 
 export const handler = lazy(() =>
   createAggregatorHandler({
-    ...createAggregatorCore(loadAggregatorConfig()),
+    ...createAggregatorDeps(loadAggregatorConfig()),
     logger: createLogger(SERVICES.aggregator),
     metrics: createMetrics(SERVICES.aggregator),
   }),

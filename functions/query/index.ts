@@ -7,5 +7,5 @@ import { createQueryHandler } from './handler';
 
 export const handler = lazy(() => {
   const c = loadQueryConfig();
-  return createQueryHandler({ store: createStore(c), apiKeys: c.TALLY_API_KEYS, logger: createLogger(SERVICES.query) });
+  return createQueryHandler({ store: createStore(c), apiKeys: c.TALLY_API_KEYS, dimensions: c.TALLY_DIMENSIONS, shards: c.TALLY_SHARDS, logger: createLogger(SERVICES.query) });
 });

@@ -1,12 +1,13 @@
 /**
- * What the aggregator and the outbox build from config: the PostHog sink (posthog-node) and the core
- * they share. Apart from the other builders so that functions without a sink never bundle posthog-node.
+ * What the roll-up builds from config: the PostHog sink (posthog-node) and its dependencies. Apart from
+ * the other builders so that functions without a sink never bundle posthog-node.
  */
 import type { AggregatorConfig } from '../config';
 import { PostHogNodeSink } from '../sink/posthog';
 import type { PostHogSink } from '../sink/types';
 import type { DynamoUsageStore } from '../store/dynamo';
-import { createStore } from './store';
+import type { RollupDeps } from '../rollup/rollup';
+import { countingOf, createStore } from './store';
 
 /** The PostHog sink of the config, or `undefined` when no PostHog key is configured. */
 export function createPostHogSink(c: AggregatorConfig): PostHogSink | undefined {
@@ -19,9 +20,10 @@ export function createPostHogSink(c: AggregatorConfig): PostHogSink | undefined 
   });
 }
 
-/** What the aggregator and the outbox share in AWS: the store, the PostHog sink (required) and the stale period. */
-export function createAggregatorCore(c: AggregatorConfig): { store: DynamoUsageStore; sink: PostHogSink; staleMs: number; concurrency: number } {
-  const sink = createPostHogSink(c);
-  if (!sink) throw new Error('POSTHOG_API_KEY (or POSTHOG_API_KEY_SECRET_ARN) is required in AWS');
-  return { store: createStore(c), sink, staleMs: c.TALLY_CLAIM_STALE_SECONDS * 1000, concurrency: c.TALLY_DYNAMODB_CONCURRENCY };
+/**
+ * The roll-up's dependencies: the store and, when a PostHog key is configured, the sink. Without a
+ * key the roll-up still counts; PostHog events wait in the outbox (and the log says so).
+ */
+export function createRollupDeps(c: AggregatorConfig, store: DynamoUsageStore = createStore(c)): RollupDeps {
+  return { store, sink: createPostHogSink(c), ...countingOf(c), hourTtlDays: c.TALLY_MINUTE_TTL_DAYS, concurrency: c.TALLY_DYNAMODB_CONCURRENCY };
 }

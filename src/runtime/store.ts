@@ -2,7 +2,9 @@
  * The DynamoDB store built from validated config, over the SDK-free DynamoDB client
  * (src/store/dynamo-fast.ts). Lambda entry points and the local stack both use these builders.
  */
+import type { AggregatorDeps } from '../aggregate/aggregator';
 import type { AggregatorConfig } from '../config';
+import { aggregationWindow } from '../windows';
 import { DynamoUsageStore } from '../store/dynamo';
 import type { DynamoApi } from '../store/dynamo-api';
 import { FastDynamoApi } from '../store/dynamo-fast';
@@ -22,7 +24,16 @@ export function createStore(c: AggregatorConfig | (AwsEndpoints & { TALLY_TABLE_
   return new DynamoUsageStore(db, {
     tableName: c.TALLY_TABLE_NAME,
     ...(a.TALLY_DYNAMODB_CONCURRENCY !== undefined ? { concurrency: a.TALLY_DYNAMODB_CONCURRENCY } : {}),
-    ...(a.TALLY_MINUTE_TTL_DAYS !== undefined ? { minuteTtlDays: a.TALLY_MINUTE_TTL_DAYS } : {}),
-    ...(a.TALLY_DEDUPE_TTL_DAYS !== undefined ? { dedupeTtlDays: a.TALLY_DEDUPE_TTL_DAYS } : {}),
+    ...(a.TALLY_DEDUPE_TTL_DAYS !== undefined ? { dedupeTtlDays: a.TALLY_DEDUPE_TTL_DAYS, outboxTtlDays: a.TALLY_DEDUPE_TTL_DAYS } : {}),
   });
+}
+
+/** How calls are counted, from config: what the aggregator, the roll-up and the queries share. */
+export function countingOf(c: Pick<AggregatorConfig, 'TALLY_WINDOW_SECONDS' | 'TALLY_GRACE_SECONDS' | 'TALLY_SHARDS' | 'TALLY_DIMENSIONS'>) {
+  return { window: aggregationWindow(c.TALLY_WINDOW_SECONDS, c.TALLY_GRACE_SECONDS), shards: c.TALLY_SHARDS, dimensions: c.TALLY_DIMENSIONS };
+}
+
+/** The aggregator's dependencies: DynamoDB only (counting never depends on PostHog). */
+export function createAggregatorDeps(c: AggregatorConfig, store: DynamoUsageStore = createStore(c)): AggregatorDeps {
+  return { store, ...countingOf(c), staleMs: c.TALLY_CLAIM_STALE_SECONDS * 1000, concurrency: c.TALLY_DYNAMODB_CONCURRENCY };
 }

@@ -1,5 +1,5 @@
 /**
- * The five DynamoDB operations the store uses, behind one small interface, so the store runs over
+ * The six DynamoDB operations the store uses, behind one small interface, so the store runs over
  * either the AWS SDK v3 client (dynamo-sdk.ts, the benchmark's reference) or the SDK-free JSON-protocol
  * client (dynamo-fast.ts, what the functions use). Inputs and outputs are the SDK's low-level shapes
  * (attribute values such as `{ S: "x" }`, `{ N: "1" }`, `{ B: Uint8Array }`).
@@ -7,6 +7,8 @@
 // Types only: a value import of the SDK here would put its lazily loaded credential chunks into every
 // bundle that uses the store (esbuild emits a chunk for each dynamic import in the module graph).
 import type {
+  BatchGetItemCommandInput,
+  BatchGetItemCommandOutput,
   DeleteItemCommandInput,
   DeleteItemCommandOutput,
   GetItemCommandInput,
@@ -28,10 +30,12 @@ export interface DynamoApi {
   updateItem(input: UpdateItemCommandInput): Promise<Out<UpdateItemCommandOutput>>;
   deleteItem(input: DeleteItemCommandInput): Promise<Out<DeleteItemCommandOutput>>;
   query(input: QueryCommandInput): Promise<Out<QueryCommandOutput>>;
+  /** Up to 100 keys; keys DynamoDB did not get to come back in `UnprocessedKeys`. */
+  batchGetItem(input: BatchGetItemCommandInput): Promise<Out<BatchGetItemCommandOutput>>;
 }
 
 /** The operation names, as DynamoDB's `X-Amz-Target` and the SDK's commands spell them. */
-export const DYNAMO_OPERATIONS = { putItem: 'PutItem', getItem: 'GetItem', updateItem: 'UpdateItem', deleteItem: 'DeleteItem', query: 'Query' } as const;
+export const DYNAMO_OPERATIONS = { putItem: 'PutItem', getItem: 'GetItem', updateItem: 'UpdateItem', deleteItem: 'DeleteItem', query: 'Query', batchGetItem: 'BatchGetItem' } as const;
 export type DynamoOperation = keyof typeof DYNAMO_OPERATIONS;
 
 /**
@@ -45,5 +49,5 @@ export function beforeEachCall(api: DynamoApi, before: (operation: (typeof DYNAM
       before(DYNAMO_OPERATIONS[op], input as unknown as Record<string, unknown>);
       return (api[op] as (i: typeof input) => ReturnType<DynamoApi[K]>)(input);
     };
-  return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query') } as DynamoApi;
+  return { putItem: wrap('putItem'), getItem: wrap('getItem'), updateItem: wrap('updateItem'), deleteItem: wrap('deleteItem'), query: wrap('query'), batchGetItem: wrap('batchGetItem') } as DynamoApi;
 }

@@ -72,6 +72,7 @@ export class FastDynamoApi implements DynamoApi {
   readonly updateItem: Api['updateItem'] = this.op(DYNAMO_OPERATIONS.updateItem);
   readonly deleteItem: Api['deleteItem'] = this.op(DYNAMO_OPERATIONS.deleteItem);
   readonly query: Api['query'] = this.op(DYNAMO_OPERATIONS.query);
+  readonly batchGetItem: Api['batchGetItem'] = this.op(DYNAMO_OPERATIONS.batchGetItem);
 
   /** Closes idle keep-alive sockets. */
   destroy(): void {

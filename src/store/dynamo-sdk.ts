@@ -1,10 +1,12 @@
 /** {@link DynamoApi} over the AWS SDK v3 client (the benchmark's reference): apart, so the functions never bundle the SDK. */
 import {
+  BatchGetItemCommand,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  type BatchGetItemCommandInput,
   type DeleteItemCommandInput,
   type DynamoDBClient,
   type GetItemCommandInput,
@@ -31,5 +33,8 @@ export class SdkDynamoApi implements DynamoApi {
   }
   query(input: QueryCommandInput) {
     return this.client.send(new QueryCommand(input));
+  }
+  batchGetItem(input: BatchGetItemCommandInput) {
+    return this.client.send(new BatchGetItemCommand(input));
   }
 }

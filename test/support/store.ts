@@ -3,7 +3,7 @@
  * through the client the functions use (src/store/dynamo-fast.ts); the SDK client sets tables up and
  * reads items back, independently of it.
  */
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ensureTable, startDynamo, localAwsClientConfig, type Emulator } from '../../local/emulators';
 import { DynamoUsageStore } from '../../src/store/dynamo';
 import { beforeEachCall, type DynamoApi } from '../../src/store/dynamo-api';
@@ -59,17 +59,65 @@ export function faultyApi(real: DynamoApi, failWhen: (cmdName: string, input: Re
   });
 }
 
-export async function readCalls(client: DynamoDBClient, table: string, pk: string, sk: string): Promise<{ calls: number; ap?: string[] }> {
-  const r = await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }));
-  return { calls: Number(r.Item?.calls?.N ?? 0), ap: r.Item?.ap?.SS };
+/**
+ * A DynamoDB API whose matching calls are sent twice, the second answer standing: a request DynamoDB
+ * applied whose answer was lost, retried by the client (a conditional put then fails its condition).
+ */
+export function lostAnswerApi(real: DynamoApi, when: (cmdName: string, input: Record<string, unknown>) => boolean): DynamoApi {
+  const wrap = <K extends keyof DynamoApi>(op: K, name: string) =>
+    (async (input: never) => {
+      const call = real[op] as (i: never) => Promise<unknown>;
+      if (!when(`${name}Command`, input as Record<string, unknown>)) return call.call(real, input);
+      await call.call(real, input).catch(() => undefined);
+      return call.call(real, input);
+    }) as DynamoApi[K];
+  return {
+    putItem: wrap('putItem', 'PutItem'),
+    getItem: wrap('getItem', 'GetItem'),
+    updateItem: wrap('updateItem', 'UpdateItem'),
+    deleteItem: wrap('deleteItem', 'DeleteItem'),
+    query: wrap('query', 'Query'),
+    batchGetItem: wrap('batchGetItem', 'BatchGetItem'),
+  };
 }
 
-/** A sink that records what it is given and can be switched off, for store-level tests. */
+/** Every item of a table with its approximate DynamoDB size (attribute names + values), largest first. */
+export async function itemSizes(client: DynamoDBClient, table: string): Promise<Array<{ pk: string; sk: string; bytes: number }>> {
+  const out: Array<{ pk: string; sk: string; bytes: number }> = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const r = await client.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    for (const i of r.Items ?? []) {
+      let bytes = 0;
+      for (const [k, v] of Object.entries(i)) {
+        bytes += k.length;
+        const val = v.S ?? v.N ?? v.B;
+        bytes += typeof val === 'string' ? Buffer.byteLength(val) : val instanceof Uint8Array ? val.length : 8;
+      }
+      out.push({ pk: i.pk!.S!, sk: i.sk!.S!, bytes });
+    }
+    start = r.LastEvaluatedKey;
+  } while (start);
+  return out.sort((a, b) => b.bytes - a.bytes);
+}
+
+/** An error shaped like posthog-node's HTTP error (a `status`). */
+export class HttpStatusError extends Error {
+  constructor(readonly status: number) {
+    super(`HTTP error while fetching PostHog: status=${status}`);
+  }
+}
+
+/** A sink that records what it is given; it can be switched off, or refuse events (400) that `refuse` picks. */
 export class RecordingSink implements PostHogSink {
   events: PostHogEvent[] = [];
   down = false;
+  requests = 0;
+  refuse?: (e: PostHogEvent) => boolean;
   async send(events: PostHogEvent[]): Promise<void> {
+    this.requests++;
     if (this.down) throw new Error('PostHog unreachable');
+    if (this.refuse && events.some(this.refuse)) throw new HttpStatusError(400);
     this.events.push(...events);
   }
   /** Events by uuid (PostHog deduplicates on it). */
