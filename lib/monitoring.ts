@@ -267,6 +267,8 @@ export class Monitoring extends Construct {
         tallyMetric('EventsAccepted', SERVICES.ingest, 'Sum'),
         tallyMetric('CallsCounted', SERVICES.aggregator, 'Sum'),
         tallyMetric('MessagesCounted', SERVICES.aggregator, 'Sum'),
+        tallyMetric('DeltasWritten', SERVICES.aggregator, 'Sum'),
+        tallyMetric('UnitsRolledUp', SERVICES.rollup, 'Sum'),
         tallyMetric('CallsRolledUp', SERVICES.rollup, 'Sum'),
         tallyMetric('CounterWrites', SERVICES.rollup, 'Sum'),
       ]),
@@ -334,6 +336,7 @@ export class Monitoring extends Construct {
         queue.metricApproximateNumberOfMessagesVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'queued' }),
         queue.metricApproximateNumberOfMessagesNotVisible({ period: ONE_MIN, statistic: 'Maximum', label: 'in flight' }),
         tallyMetric('OutboxBacklog', SERVICES.rollup, 'Maximum'),
+        tallyMetric('OutboxOldestAge', SERVICES.rollup, 'Maximum'),
         tallyMetric('ShardsBehind', SERVICES.rollup, 'Maximum'),
       ]),
     );

@@ -135,6 +135,7 @@ const TABLE = 'tally';
 
 export async function startLocalStack(options: Partial<LocalStackOptions> & Pick<LocalStackOptions, 'apiKey' | 'sink'>): Promise<LocalStack> {
   const o = { ...localStackDefaults, ...options };
+  if (o.staleSeconds * 2 < o.graceSeconds) throw new Error(`staleSeconds (${o.staleSeconds}) must be at least half of graceSeconds (${o.graceSeconds}): a run may commit until then`);
   const dir = (name: string) => {
     if (!o.dataDir) return undefined;
     const d = join(o.dataDir, name);

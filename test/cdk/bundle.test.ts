@@ -28,7 +28,7 @@ afterAll(() => {
   if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
 });
 
-const NAMES = ['ingest', 'aggregator', 'query', 'outbox'];
+const NAMES = ['ingest', 'aggregator', 'query', 'rollup'];
 
 /** Chunk files of an asset, as `chunks/<file>`. */
 function chunks(dir: string): string[] {

@@ -71,7 +71,7 @@ describe('sampling on (samplingSecretName)', () => {
   });
 
   it('the other functions are unchanged', () => {
-    for (const name of ['aggregator', 'outbox', 'query']) expect(fn(on.json, name).Environment).toEqual(fn(off.json, name).Environment);
+    for (const name of ['aggregator', 'rollup', 'query']) expect(fn(on.json, name).Environment).toEqual(fn(off.json, name).Environment);
   });
 
   it('the flag key, host and timeout follow context', () => {

@@ -9,7 +9,7 @@ import {
   CLAIM_STALE_SECONDS,
   DEDUPE_TTL_DAYS,
   INGEST,
-  OUTBOX,
+  ROLLUP,
   POSTHOG_FETCH_RETRY_COUNT,
   POSTHOG_REQUEST_TIMEOUT_MS,
   POSTHOG_RETRY_DELAY_MS,
@@ -54,11 +54,11 @@ const tableId = () => only('AWS::DynamoDB::Table')[0];
 const roleOf = (name: string) => refId(fn(json, name).Role)!;
 
 describe('Lambda functions', () => {
-  const sizing = { ingest: INGEST, aggregator: AGGREGATOR, query: QUERY, outbox: OUTBOX };
+  const sizing = { ingest: INGEST, aggregator: AGGREGATOR, query: QUERY, rollup: ROLLUP };
 
   it('are exactly the four tally functions, nothing else (no custom-resource helpers)', () => {
     const names = resourcesOfType(json, 'AWS::Lambda::Function').map(([, f]) => f.Properties!.FunctionName).sort();
-    expect(names).toEqual(['tally-dev-aggregator', 'tally-dev-ingest', 'tally-dev-outbox', 'tally-dev-query']);
+    expect(names).toEqual(['tally-dev-aggregator', 'tally-dev-ingest', 'tally-dev-query', 'tally-dev-rollup']);
   });
 
   it.each(Object.entries(sizing))('%s: Node 22 on arm64, memory and timeout as chosen in lib/sizing.ts', (name, s) => {
@@ -95,20 +95,28 @@ describe('Lambda functions', () => {
     expect(env('ingest').TALLY_API_KEYS_SECRET_ARN).toBeDefined();
     expect(refId(env('query').TALLY_TABLE_NAME)).toBe(tableId());
     expect(env('query').TALLY_API_KEYS_SECRET_ARN).toBeDefined();
-    for (const name of ['aggregator', 'outbox']) {
+    const counting = { TALLY_WINDOW_SECONDS: '60', TALLY_GRACE_SECONDS: '60', TALLY_SHARDS: '8' };
+    for (const name of ['aggregator', 'rollup']) {
       expect(env(name)).toMatchObject({
-        POSTHOG_HOST: 'https://us.i.posthog.com',
-        POSTHOG_REQUEST_TIMEOUT_MS: String(POSTHOG_REQUEST_TIMEOUT_MS),
-        POSTHOG_FETCH_RETRY_COUNT: String(POSTHOG_FETCH_RETRY_COUNT),
+        ...counting,
         TALLY_CLAIM_STALE_SECONDS: String(CLAIM_STALE_SECONDS),
         TALLY_MINUTE_TTL_DAYS: '14',
         TALLY_DEDUPE_TTL_DAYS: String(DEDUPE_TTL_DAYS),
         TALLY_DYNAMODB_CONCURRENCY: '32',
       });
       expect(refId(env(name).TALLY_TABLE_NAME)).toBe(tableId());
-      expect(JSON.stringify(env(name).POSTHOG_API_KEY_SECRET_ARN)).toContain(':secret:tally/dev/posthog-api-key');
     }
-    for (const name of ['ingest', 'aggregator', 'query', 'outbox']) {
+    expect(env('query')).toMatchObject(counting);
+    // Only the roll-up talks to PostHog: counting never depends on its secret.
+    expect(env('rollup')).toMatchObject({
+      POSTHOG_HOST: 'https://us.i.posthog.com',
+      POSTHOG_REQUEST_TIMEOUT_MS: String(POSTHOG_REQUEST_TIMEOUT_MS),
+      POSTHOG_FETCH_RETRY_COUNT: String(POSTHOG_FETCH_RETRY_COUNT),
+    });
+    expect(JSON.stringify(env('rollup').POSTHOG_API_KEY_SECRET_ARN)).toContain(':secret:tally/dev/posthog-api-key');
+    expect(env('aggregator')).not.toHaveProperty('POSTHOG_API_KEY_SECRET_ARN');
+    expect(env('aggregator')).not.toHaveProperty('POSTHOG_HOST');
+    for (const name of ['ingest', 'aggregator', 'query', 'rollup']) {
       expect(env(name)).not.toHaveProperty('TALLY_API_KEYS');
       expect(env(name)).not.toHaveProperty('POSTHOG_API_KEY');
     }
@@ -117,12 +125,12 @@ describe('Lambda functions', () => {
     expect(env('aggregator')).not.toHaveProperty('TALLY_API_KEYS_SECRET_ARN');
   });
 
-  it('outbox runs one at a time, without async retries (the next tick retries)', () => {
-    expect(fn(json, 'outbox').ReservedConcurrentExecutions).toBe(1);
+  it('reserve no concurrency (a reservation can fail the deploy on a new account); the roll-up has no async retries', () => {
+    for (const name of Object.keys(sizing)) expect(fn(json, name).ReservedConcurrentExecutions).toBeUndefined();
     const cfg = resourcesOfType(json, 'AWS::Lambda::EventInvokeConfig');
     expect(cfg).toHaveLength(1);
-    expect(cfg[0][1].Properties).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 });
-    expect(cfg[0][1].Properties!.FunctionName).toEqual({ Ref: functionId(json, 'outbox') });
+    expect(cfg[0][1].Properties).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
+    expect(cfg[0][1].Properties!.FunctionName).toEqual({ Ref: functionId(json, 'rollup') });
   });
 });
 
@@ -133,11 +141,12 @@ describe('timing invariants between the queue, the functions and the claims', ()
     expect(vt).toBe(6 * 60 + 5);
   });
 
-  it('claim staleness is ≥ the aggregator and outbox timeouts and < the visibility timeout', () => {
+  it('claim staleness is ≥ the aggregator timeout and half the grace, and < the visibility timeout', () => {
     const vt = queues().main[1].Properties!.VisibilityTimeout as number;
-    const stale = Number(fn(json, 'aggregator').Environment.Variables.TALLY_CLAIM_STALE_SECONDS);
+    const env = fn(json, 'aggregator').Environment.Variables;
+    const stale = Number(env.TALLY_CLAIM_STALE_SECONDS);
     expect(stale).toBeGreaterThanOrEqual(fn(json, 'aggregator').Timeout);
-    expect(stale).toBeGreaterThanOrEqual(fn(json, 'outbox').Timeout);
+    expect(stale * 2).toBeGreaterThanOrEqual(Number(env.TALLY_GRACE_SECONDS));
     expect(stale).toBeLessThan(vt);
   });
 
@@ -317,7 +326,6 @@ describe('IAM least privilege', () => {
     'logs:PutLogEvents': [refId(fn(json, name).LoggingConfig.LogGroup)!],
   });
   const apiKeysSecret = () => only('AWS::SecretsManager::Secret')[0];
-  const posthogSecretArn = () => grants(json, roleOf('aggregator'))['secretsmanager:GetSecretValue'];
 
   it('ingest may only send to its queue (and read the API keys)', () => {
     expect(grants(json, roleOf('ingest'))).toEqual({
@@ -327,11 +335,10 @@ describe('IAM least privilege', () => {
     });
   });
 
-  /** What the store's builders are granted on the table (aggregator and outbox alike), each on the table alone. */
-  const storeReadWrite = (t: string) =>
-    Object.fromEntries(['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'].map((a) => [`dynamodb:${a}`, [t]]));
+  /** The table actions granted, each on the table alone. */
+  const onTable = (t: string, actions: string[]) => Object.fromEntries(actions.map((a) => [`dynamodb:${a}`, [t]]));
 
-  it('aggregator may only consume its queue and update its table (and read the PostHog key)', () => {
+  it('aggregator may only consume its queue and write claims, deltas and markers to its table', () => {
     const t = tableId();
     const q = queues().main[0];
     expect(grants(json, roleOf('aggregator'))).toEqual({
@@ -339,32 +346,35 @@ describe('IAM least privilege', () => {
       'sqs:ReceiveMessage': [q],
       'sqs:DeleteMessage': [q],
       'sqs:GetQueueAttributes': [q],
-      ...storeReadWrite(t),
-      'secretsmanager:GetSecretValue': posthogSecretArn(),
+      ...onTable(t, ['PutItem', 'GetItem', 'BatchGetItem', 'UpdateItem']),
     });
-    expect(posthogSecretArn()[0]).toContain(':secret:tally/dev/posthog-api-key-??????');
   });
 
   it('query may only read its table (and the API keys)', () => {
     expect(grants(json, roleOf('query'))).toEqual({
       ...logsGrant('query'),
-      'dynamodb:GetItem': [tableId()],
-      'dynamodb:Query': [tableId()],
+      ...onTable(tableId(), ['GetItem', 'BatchGetItem', 'Query']),
       'secretsmanager:GetSecretValue': [apiKeysSecret()],
     });
   });
 
-  it('outbox may only work on its table (and read the PostHog key)', () => {
+  it('rollup may only work on its table (and read the PostHog key)', () => {
     const t = tableId();
-    expect(grants(json, roleOf('outbox'))).toEqual({
-      ...logsGrant('outbox'),
-      ...storeReadWrite(t),
-      'secretsmanager:GetSecretValue': posthogSecretArn(),
+    const posthog = grants(json, roleOf('rollup'))['secretsmanager:GetSecretValue']!;
+    expect(posthog[0]).toContain(':secret:tally/dev/posthog-api-key-??????');
+    expect(grants(json, roleOf('rollup'))).toEqual({
+      ...logsGrant('rollup'),
+      ...onTable(t, ['PutItem', 'GetItem', 'BatchGetItem', 'UpdateItem', 'Query', 'DeleteItem']),
+      'secretsmanager:GetSecretValue': posthog,
     });
   });
 
+  it('nobody is granted BatchWriteItem: nothing calls it', () => {
+    expect(JSON.stringify(json)).not.toContain('dynamodb:BatchWriteItem');
+  });
+
   it('roles have no managed policies and trust only Lambda', () => {
-    for (const name of ['ingest', 'aggregator', 'query', 'outbox']) {
+    for (const name of ['ingest', 'aggregator', 'query', 'rollup']) {
       const role = json.Resources[roleOf(name)];
       expect(role.Properties!.ManagedPolicyArns).toBeUndefined();
       expect(role.Properties!.AssumeRolePolicyDocument.Statement).toEqual([
@@ -415,26 +425,30 @@ describe('secrets', () => {
 
   it('posthogSecretName and posthogHost come from context', () => {
     const s = synth({ posthogSecretName: 'prod/posthog', posthogHost: 'https://eu.i.posthog.com' });
-    const env = fn(s.json, 'outbox').Environment.Variables;
+    const env = fn(s.json, 'rollup').Environment.Variables;
     expect(env.POSTHOG_HOST).toBe('https://eu.i.posthog.com');
     expect(JSON.stringify(env.POSTHOG_API_KEY_SECRET_ARN)).toContain(':secret:prod/posthog"');
   });
 });
 
-describe('outbox schedule', () => {
-  it('runs the outbox every 5 minutes by default', () => {
+describe('roll-up schedule', () => {
+  it('runs the roll-up every minute', () => {
     const [, rule] = only('AWS::Events::Rule');
-    expect(rule.Properties).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    expect(rule.Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
     expect(rule.Properties!.Targets).toHaveLength(1);
-    expect(rule.Properties!.Targets[0]).toMatchObject({ Arn: { 'Fn::GetAtt': [functionId(json, 'outbox'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } });
+    expect(rule.Properties!.Targets[0]).toMatchObject({ Arn: { 'Fn::GetAtt': [functionId(json, 'rollup'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } });
     base.template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'events.amazonaws.com',
-      FunctionName: { 'Fn::GetAtt': [functionId(json, 'outbox'), 'Arn'] },
+      FunctionName: { 'Fn::GetAtt': [functionId(json, 'rollup'), 'Arn'] },
     });
   });
 
-  it('interval from context', () => {
-    synth({ outboxScheduleMinutes: 1 }).template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+  it('window, grace, shards and dimensions from context reach every function that counts', () => {
+    const s = synth({ windowSeconds: 300, graceSeconds: 90, shards: 16, dimensions: 'route,status' });
+    for (const name of ['aggregator', 'rollup', 'query']) {
+      expect(fn(s.json, name).Environment.Variables).toMatchObject({ TALLY_WINDOW_SECONDS: '300', TALLY_GRACE_SECONDS: '90', TALLY_SHARDS: '16', TALLY_DIMENSIONS: 'route,status' });
+    }
+    expect(() => synth({ windowSeconds: 45 })).toThrow(/windowSeconds/);
   });
 });
 
@@ -454,10 +468,12 @@ describe('alarms', () => {
         'ingest-errors',
         'ingest-p99-duration',
         'ingest-throttles',
-        'outbox-backlog',
-        'outbox-errors',
+        'outbox-age',
         'posthog-delivery-failures',
+        'posthog-rejected',
         'queue-oldest-message-age',
+        'rollup-behind',
+        'rollup-errors',
       ].map((n) => `tally-dev-${n}`),
     );
     for (const p of Object.values(a)) {
@@ -498,7 +514,7 @@ describe('alarms', () => {
       Dimensions: dim('ingest'),
       Threshold: 1000,
     });
-    expect(a['tally-dev-outbox-errors']).toMatchObject({ MetricName: 'Errors', Dimensions: dim('outbox') });
+    expect(a['tally-dev-rollup-errors']).toMatchObject({ MetricName: 'Errors', Dimensions: dim('rollup') });
   });
 
   it('API 5xx rate is 5xx / requests of this API, as a percentage', () => {
@@ -511,24 +527,15 @@ describe('alarms', () => {
     expect(byId.requests.MetricStat.Metric).toMatchObject({ MetricName: 'Count' });
   });
 
-  it('PostHog delivery failures and outbox backlog use tally metrics (names from src/observability.ts)', () => {
+  it('PostHog delivery, the outbox and the roll-up use tally metrics (names from src/observability.ts)', () => {
     const a = alarms();
-    const failed = (a['tally-dev-posthog-delivery-failures'].Metrics as any[]).filter((m) => m.MetricStat);
-    expect(failed.map((m) => m.MetricStat.Metric)).toEqual(
-      expect.arrayContaining([
-        { Namespace: METRIC_NAMESPACE, MetricName: METRICS.BatchEventsFailed, Dimensions: [{ Name: 'service', Value: 'aggregator' }] },
-        { Namespace: METRIC_NAMESPACE, MetricName: METRICS.BatchEventsFailed, Dimensions: [{ Name: 'service', Value: 'outbox' }] },
-      ]),
-    );
-    const backlog = a['tally-dev-outbox-backlog'];
-    // A labelled metric renders as a one-query Metrics array.
-    const [query] = backlog.Metrics as any[];
-    expect(query.MetricStat).toMatchObject({
-      Metric: { Namespace: METRIC_NAMESPACE, MetricName: METRICS.OutboxBacklog, Dimensions: [{ Name: 'service', Value: 'outbox' }] },
-      Stat: 'Maximum',
-      Period: 300,
-    });
-    expect(backlog).toMatchObject({ Threshold: 1, EvaluationPeriods: 3, DatapointsToAlarm: 3 });
+    const metricOf = (name: string) => ((a[name]!.Metrics as any[] | undefined)?.[0]?.MetricStat ?? { Metric: { Namespace: a[name]!.Namespace, MetricName: a[name]!.MetricName, Dimensions: a[name]!.Dimensions }, Stat: a[name]!.Statistic, Period: a[name]!.Period });
+    const rollup = [{ Name: 'service', Value: 'rollup' }];
+    expect(metricOf('tally-dev-posthog-delivery-failures')).toMatchObject({ Metric: { Namespace: METRIC_NAMESPACE, MetricName: METRICS.BatchEventsFailed, Dimensions: rollup } });
+    expect(metricOf('tally-dev-posthog-rejected')).toMatchObject({ Metric: { MetricName: METRICS.PostHogEventsRejected, Dimensions: rollup } });
+    expect(metricOf('tally-dev-rollup-behind')).toMatchObject({ Metric: { MetricName: METRICS.ShardsBehind, Dimensions: rollup }, Stat: 'Minimum', Period: 60 });
+    expect(metricOf('tally-dev-outbox-age')).toMatchObject({ Metric: { MetricName: METRICS.OutboxOldestAge, Dimensions: rollup }, Stat: 'Maximum', Period: 60 });
+    expect(a['tally-dev-outbox-age']).toMatchObject({ Threshold: 900, EvaluationPeriods: 3, DatapointsToAlarm: 3 });
   });
 
   it('no e-mail subscription unless alarmEmail is set', () => {
@@ -539,11 +546,11 @@ describe('alarms', () => {
   });
 
   it('thresholds come from context', () => {
-    const s = synth({ queueAgeAlarmSeconds: 120, ingestP99AlarmMs: 250, api5xxAlarmPercent: '0.5', outboxBacklogAlarm: 10 });
+    const s = synth({ queueAgeAlarmSeconds: 120, ingestP99AlarmMs: 250, api5xxAlarmPercent: '0.5', outboxAgeAlarmSeconds: 3600 });
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'tally-dev-queue-oldest-message-age', Threshold: 120 });
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'tally-dev-ingest-p99-duration', Threshold: 250 });
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'tally-dev-api-5xx-rate', Threshold: 0.5 });
-    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'tally-dev-outbox-backlog', Threshold: 10 });
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'tally-dev-outbox-age', Threshold: 3600 });
   });
 });
 
@@ -575,7 +582,7 @@ describe('outputs and naming', () => {
     expect(s.stack.stackName).toBe('Tally-prod');
     expect(fn(s.json, 'ingest').FunctionName).toBe('tally-prod-ingest');
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'tally-prod-dlq-not-empty' });
-    expect(JSON.stringify(fn(s.json, 'aggregator').Environment.Variables.POSTHOG_API_KEY_SECRET_ARN)).toContain('tally/prod/posthog-api-key');
+    expect(JSON.stringify(fn(s.json, 'rollup').Environment.Variables.POSTHOG_API_KEY_SECRET_ARN)).toContain('tally/prod/posthog-api-key');
   });
 
   it('is environment-agnostic: no account or Region baked in', () => {
@@ -586,5 +593,5 @@ describe('outputs and naming', () => {
 });
 
 it('memory and timeouts are written down in the function sizing', () => {
-  for (const s of [INGEST, AGGREGATOR, QUERY, OUTBOX]) expect(s.why).toMatch(/\d+ (MB|GB|s)/);
+  for (const s of [INGEST, AGGREGATOR, QUERY, ROLLUP]) expect(s.why).toMatch(/\d+ (MB|GB|s)/);
 });

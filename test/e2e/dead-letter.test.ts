@@ -21,8 +21,9 @@ beforeAll(async () => {
     batchWindowMs: 50,
     visibilityTimeoutSeconds: 1,
     staleSeconds: 0.8,
+    graceSeconds: 1.6, // a run commits within 0.8 s: the stale period
     maxReceiveCount: 2,
-    outboxIntervalMs: 200,
+    rollupIntervalMs: 200,
   });
   sqs = new SQSClient(localAwsClientConfig(stack.sqsEndpoint, 'us-east-1'));
 });
