@@ -54,9 +54,9 @@ export function evaluateGoals(r: BenchResults): Goal[] {
     goals.push({
       goal: 'Ingest CPU per single-event request, incl. SQS client',
       target: '≤ 250 µs',
-      measured: `${fmt(fast1.cpuUsPerRequest)} µs (sqs-fast, deployed) · ${fmt(sdk1.cpuUsPerRequest)} µs (SDK v3)`,
+      measured: `${fmt(fast1.cpuUsPerRequest)} µs (sqs-json, deployed) · ${fmt(sdk1.cpuUsPerRequest)} µs (SDK v3)`,
       met: fast1.cpuUsPerRequest <= 250,
-      note: `handler alone ${fmt(none1.cpuUsPerRequest)} µs; the SDK client adds ${fmt(sdk1.cpuUsPerRequest - none1.cpuUsPerRequest)} µs, sqs-fast ${fmt(fast1.cpuUsPerRequest - none1.cpuUsPerRequest)} µs`,
+      note: `handler alone ${fmt(none1.cpuUsPerRequest)} µs; the SDK client adds ${fmt(sdk1.cpuUsPerRequest - none1.cpuUsPerRequest)} µs, sqs-json ${fmt(fast1.cpuUsPerRequest - none1.cpuUsPerRequest)} µs`,
     });
   }
   const sdkB = ing('sdk', 'batch100');
@@ -66,7 +66,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
     goals.push({
       goal: 'Ingest CPU per event, batches of 100',
       target: '≤ 5 µs',
-      measured: `${fastB.cpuUsPerEvent} µs (sqs-fast, deployed) · ${sdkB.cpuUsPerEvent} µs (SDK v3)`,
+      measured: `${fastB.cpuUsPerEvent} µs (sqs-json, deployed) · ${sdkB.cpuUsPerEvent} µs (SDK v3)`,
       met: fastB.cpuUsPerEvent <= 5,
       note: `handler alone ${noneB.cpuUsPerEvent} µs/event (decode, zod, normalise, pack); the rest is the SQS call for a ~26 KB message`,
     });
@@ -100,7 +100,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       target: '≥ 3,000 requests/s',
       measured: `${fmt(e1.requestsPerSecond)} requests/s accepted (${fmt(e1.endToEndEventsPerSecond)}/s incl. aggregation), lost ${e1.lost}`,
       met: e1.requestsPerSecond >= 3000 && e1.lost === 0,
-      note: `stack CPU ${fmt(e1.stackCpuUsPerRequest)} µs per request: front, ingest (sqs-fast), the poller (SDK SQS client) and the aggregator (SDK-free DynamoDB client, a claim per message) on the main thread; dynalite and fauxqs in worker threads; the load generator on the same 2 cores`,
+      note: `stack CPU ${fmt(e1.stackCpuUsPerRequest)} µs per request: front, ingest (sqs-json), the poller (SDK SQS client) and the aggregator (SDK-free DynamoDB client, a claim per message) on the main thread; dynalite and fauxqs in worker threads; the load generator on the same 2 cores`,
     });
   }
   const eB = r.e2e?.find((x) => x.scenario === 'batch100');
@@ -260,7 +260,7 @@ export function renderSvg(r: BenchResults): string {
       bars: [
         { label: 'handler only (no I/O)', value: ing('none', 'single')?.cpuUsPerRequest ?? 0, color: C.base },
         { label: '+ SDK v3 SQS client', value: ing('sdk', 'single')?.cpuUsPerRequest ?? 0, color: C.tally },
-        { label: '+ sqs-fast client', value: ing('fast', 'single')?.cpuUsPerRequest ?? 0, color: C.fast },
+        { label: '+ sqs-json client', value: ing('fast', 'single')?.cpuUsPerRequest ?? 0, color: C.fast },
       ],
     });
     panels.push({
@@ -270,7 +270,7 @@ export function renderSvg(r: BenchResults): string {
       bars: [
         { label: 'handler only (no I/O)', value: ing('none', 'batch100')?.cpuUsPerEvent ?? 0, color: C.base },
         { label: '+ SDK v3 SQS client', value: ing('sdk', 'batch100')?.cpuUsPerEvent ?? 0, color: C.tally },
-        { label: '+ sqs-fast client', value: ing('fast', 'batch100')?.cpuUsPerEvent ?? 0, color: C.fast },
+        { label: '+ sqs-json client', value: ing('fast', 'batch100')?.cpuUsPerEvent ?? 0, color: C.fast },
         { label: 'PostHog /batch gzip, SDK', value: ing('sdk', 'posthog100')?.cpuUsPerEvent ?? 0, color: C.tally },
         { label: 'PostHog /batch gzip, fast', value: ing('fast', 'posthog100')?.cpuUsPerEvent ?? 0, color: C.fast },
       ],
