@@ -111,8 +111,10 @@ export class Pipeline extends Construct {
       config,
       description: 'tally: resends unsent PostHog batch events and recovers stale work on a schedule',
       environment: pipelineEnv,
-      // One drain at a time: overlapping runs would only contend for the same claims.
-      reservedConcurrentExecutions: 1,
+      // No reserved concurrency: on a new account (concurrency quota 10) any reservation fails the deploy
+      // ("decreases account's UnreservedConcurrentExecution below its minimum value of [10]"). A run takes
+      // at most its 60 s timeout and the schedule ticks every few minutes, so runs rarely overlap, and an
+      // overlap only contends for the same claims.
       entry: props.entries?.outbox,
     });
     this.outbox.allow('DrainOutbox', TABLE_WRITE_ACTIONS, [table.tableArn]);

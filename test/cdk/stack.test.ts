@@ -117,8 +117,11 @@ describe('Lambda functions', () => {
     expect(env('aggregator')).not.toHaveProperty('TALLY_API_KEYS_SECRET_ARN');
   });
 
-  it('outbox runs one at a time, without async retries (the next tick retries)', () => {
-    expect(fn(json, 'outbox').ReservedConcurrentExecutions).toBe(1);
+  it('no function reserves concurrency: a reservation fails the deploy on a new account (quota 10)', () => {
+    for (const [, f] of resourcesOfType(json, 'AWS::Lambda::Function')) expect(f.Properties!.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('outbox runs without async retries (the next tick retries)', () => {
     const cfg = resourcesOfType(json, 'AWS::Lambda::EventInvokeConfig');
     expect(cfg).toHaveLength(1);
     expect(cfg[0][1].Properties).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 });
