@@ -12,7 +12,7 @@ import { SqsSdkQueue } from '../../src/queue/sqs-sdk';
 import type { QueueMessageBody } from '../../src/types';
 import { ensureResources, localAwsClientConfig, startDynamo, startSqs, type Emulator } from '../../local/emulators';
 
-const FIX = resolve(__dirname, '../../../shared/fixtures/posthog-node-5.70');
+const FIX = resolve(__dirname, '../fixtures/posthog-node-5.70');
 const KEY = 'phc_testprojectkey'; // the fixture's api_key is a configured tally key here
 let sqsEmu: Emulator;
 let dynEmu: Emulator;
