@@ -8,7 +8,7 @@
  * failure is counted and logged; it never changes the answer. A request with nothing sampled never
  * waits on PostHog.
  *
- * Flag routes (`/flags`, `/flags/definitions`, `/decide`) are forwarded to PostHog (src/sampling/flag-proxy.ts).
+ * Flag routes (`/flags`, `/flags/definitions`, `/decide`) are forwarded to PostHog (src/http/flag-proxy.ts).
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -20,7 +20,7 @@ import { httpErrors } from '../../src/http/errors';
 import { json } from '../../src/http/response';
 import { METRICS, MetricUnit, SAMPLING_METRICS } from '../../src/observability';
 import type { EventQueue } from '../../src/queue/types';
-import { createFlagProxy, matchFlagRoute, unavailableFlagProxy, type FlagProxyOptions } from '../../src/sampling/flag-proxy';
+import { createFlagProxy, matchFlagRoute, unavailableFlagProxy, type FlagProxyOptions } from '../../src/http/flag-proxy';
 import { CaptureError, type IngestSampling } from '../../src/sampling';
 import type { QueuedEvent } from '../../src/types';
 
@@ -40,7 +40,7 @@ export interface IngestHandlerDeps {
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const POSTHOG_OK = json(200, { status: 1 });
-/** Flag-route answers that mean PostHog could not be asked (src/sampling/flag-proxy.ts). */
+/** Flag-route answers that mean PostHog could not be asked (src/http/flag-proxy.ts). */
 const FLAG_ROUTE_FAILURES = new Set(['flags_unavailable', 'posthog_timeout', 'posthog_unreachable']);
 /** Time kept for answering after the raw capture, when the invocation is about to time out. */
 const ANSWER_RESERVE_MS = 500;

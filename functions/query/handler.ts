@@ -1,5 +1,6 @@
 /**
- * The query Lambda: `GET /v1/usage` (key required) and `GET /health`.
+ * The query Lambda: its routes of src/http/route-table.ts — `GET /v1/usage` (key required),
+ * `GET /v1/usage/users` (key required) and `GET /health`.
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
@@ -8,6 +9,7 @@ import { keyFromHeaders, createKeyChecker } from '../../src/ingest/auth';
 import { NotFoundError } from '../../src/errors';
 import { httpErrors } from '../../src/http/errors';
 import { json } from '../../src/http/response';
+import { matchRoute } from '../../src/http/route-table';
 import { queryUsage } from '../../src/query/query';
 import type { UsageStore } from '../../src/store/types';
 import type { ApiHandler } from '../ingest/handler';
@@ -24,13 +26,20 @@ export function createQueryHandler(deps: QueryHandlerDeps): ApiHandler {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>({ timeoutEarlyInMillis: 0 })
     .use(httpErrors({ logger: deps.logger }))
     .handler(async (event) => {
-      const path = event.rawPath.length > 1 && event.rawPath.endsWith('/') ? event.rawPath.slice(0, -1) : event.rawPath;
       const method = event.requestContext.http.method;
-      if (method === 'GET' && path === '/health') return json(200, { status: 'ok' });
-      if (method === 'GET' && path === '/v1/usage') {
-        checkKey(keyFromHeaders(event.headers ?? {}));
-        return json(200, await queryUsage(deps.store, event.queryStringParameters ?? {}, deps.now?.()));
+      const route = matchRoute(method, event.rawPath);
+      switch (route?.fn === 'query' ? route.kind : undefined) {
+        case 'health':
+          return json(200, { status: 'ok' });
+        case 'usage':
+          checkKey(keyFromHeaders(event.headers ?? {}));
+          return json(200, await queryUsage(deps.store, event.queryStringParameters ?? {}, deps.now?.()));
+        case 'usage-users':
+          checkKey(keyFromHeaders(event.headers ?? {}));
+          // The per-user breakdown (issue 8) is not served yet.
+          throw new NotFoundError(`${method} ${event.rawPath} is not served yet`);
+        default:
+          throw new NotFoundError(`no route ${method} ${event.rawPath}`);
       }
-      throw new NotFoundError(`no route ${method} ${event.rawPath}`);
     }) as unknown as ApiHandler;
 }

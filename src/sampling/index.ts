@@ -8,7 +8,6 @@ import { DisabledSampler, NoopCapture } from './disabled';
 import type { RawCapture, Sampler } from './types';
 
 export * from './types';
-export { matchFlagRoute, createFlagProxy, unavailableFlagProxy, type FlagRoute, type FlagProxy } from './flag-proxy';
 export { DisabledSampler, NoopCapture } from './disabled';
 
 /** What the ingest handler needs for sampling. */

@@ -14,20 +14,19 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { BadRequestError, HttpError, UnauthorizedError } from '../errors';
-import { routeMatcher } from '../http/routes';
 import { keyFromHeaders, type KeyChecker } from '../ingest/auth';
 import { decodeBody } from '../ingest/decode';
+import { matchRoute } from './route-table';
 
 export type FlagRoute = 'flags' | 'decide' | 'definitions';
 
-const ROUTES: Record<string, FlagRoute> = {
-  'POST /flags': 'flags',
-  'POST /decide': 'decide',
-  'GET /flags/definitions': 'definitions',
-};
+const FLAG_KINDS: ReadonlySet<string> = new Set<FlagRoute>(['flags', 'decide', 'definitions']);
 
-/** The flag route of a method and path (a trailing slash is ignored, as PostHog does). */
-export const matchFlagRoute = routeMatcher(ROUTES);
+/** The flag route of a method and path (src/http/route-table.ts; a trailing slash is ignored, as PostHog does). */
+export function matchFlagRoute(method: string, path: string): FlagRoute | undefined {
+  const r = matchRoute(method, path);
+  return r !== undefined && FLAG_KINDS.has(r.kind) ? (r.kind as FlagRoute) : undefined;
+}
 
 /** Upstream paths, in the form PostHog's SDKs use. */
 const UPSTREAM_PATH: Record<FlagRoute, string> = { flags: '/flags/', decide: '/decide/', definitions: '/flags/definitions' };
