@@ -2,30 +2,34 @@
  * The query Lambda: its routes of src/http/route-table.ts — `GET /v1/usage` (key required),
  * `GET /v1/usage/users` (key required) and `GET /health`.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { keyFromHeaders, createKeyChecker } from '../../src/ingest/auth';
 import { NotFoundError } from '../../src/errors';
-import { httpErrors } from '../../src/http/errors';
+import type { CorsPolicy } from '../../src/http/cors';
+import { httpHandler, type ApiHandler } from '../../src/http/handler';
 import { json } from '../../src/http/response';
 import { matchRoute } from '../../src/http/route-table';
 import { queryUsage } from '../../src/query/query';
 import type { UsageStore } from '../../src/store/types';
-import type { ApiHandler } from '../ingest/handler';
 
 export interface QueryHandlerDeps {
   store: UsageStore;
   apiKeys: readonly string[];
   logger?: Logger;
+  metrics?: Metrics;
+  /** Browser origins allowed to call. Unset: none. */
+  cors?: CorsPolicy;
   now?: () => number;
 }
 
+/** Time kept for answering before the invocation's timeout (DynamoDB reads end by then). */
+export const QUERY_ANSWER_RESERVE_MS = 1000;
+
 export function createQueryHandler(deps: QueryHandlerDeps): ApiHandler {
   const checkKey = createKeyChecker(deps.apiKeys);
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>({ timeoutEarlyInMillis: 0 })
-    .use(httpErrors({ logger: deps.logger }))
-    .handler(async (event) => {
+  return httpHandler(
+    async (event) => {
       const method = event.requestContext.http.method;
       const route = matchRoute(method, event.rawPath);
       switch (route?.fn === 'query' ? route.kind : undefined) {
@@ -41,5 +45,7 @@ export function createQueryHandler(deps: QueryHandlerDeps): ApiHandler {
         default:
           throw new NotFoundError(`no route ${method} ${event.rawPath}`);
       }
-    }) as unknown as ApiHandler;
+    },
+    { logger: deps.logger, metrics: deps.metrics, cors: deps.cors, answerReserveMs: QUERY_ANSWER_RESERVE_MS },
+  );
 }

@@ -46,16 +46,16 @@ export interface FlagProxyOptions {
   fetch?: typeof fetch;
 }
 
-/** PostHog could not answer in time, or at all. */
+/** PostHog could not answer in time (504 `posthog_timeout`), or at all (502 `posthog_unreachable`). */
 export class UpstreamError extends HttpError {
   constructor(status: 502 | 504, message: string) {
-    super(status, status === 504 ? 'posthog_timeout' : 'posthog_unreachable', message);
+    super(status === 504 ? 'posthog_timeout' : 'posthog_unreachable', message);
   }
 }
 
 /** No PostHog is configured for ingest: the flag routes answer 503. */
 export const unavailableFlagProxy: FlagProxy = async () => {
-  throw new HttpError(503, 'flags_unavailable', 'feature flags are not proxied: PostHog is not configured for ingest (docs/SAMPLING.md)');
+  throw new HttpError('flags_unavailable', 'feature flags are not proxied: PostHog is not configured for ingest (docs/SAMPLING.md)');
 };
 
 const FORWARD_HEADERS = ['authorization', 'if-none-match', 'user-agent'];
