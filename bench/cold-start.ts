@@ -39,7 +39,7 @@ const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean; withLazy?: 
   { fn: 'ingest + sampling', entry: 'functions/ingest/index.ts', withLazy: true },
   { fn: 'aggregator', entry: 'functions/aggregator/index.ts' },
   { fn: 'query', entry: 'functions/query/index.ts' },
-  { fn: 'outbox', entry: 'functions/outbox/index.ts' },
+  { fn: 'rollup', entry: 'functions/rollup/index.ts' },
 ];
 
 /** Environment a function needs to initialise; nothing here reaches AWS (no secret ARNs). */

@@ -3,7 +3,7 @@
  * ≤ 5 µs per evaluation). Standalone: `node scripts/run.mjs bench/flags.ts [iterations]`; importable:
  * `benchFlags()` returns the numbers (the performance harness can include them).
  *
- * Definitions: the recorded posthog-node fixture (shared/fixtures/posthog-node-5.70), else
+ * Definitions: the recorded posthog-node fixture (test/fixtures/posthog-node-5.70), else
  * local/flags-definitions.json (same flag): 100% where firstRouteCalled is /big/1, else 10%. They are
  * served by the local PostHog endpoint over loopback, so the sampler runs exactly as in ingest; nothing
  * below the measured loops touches the network.
@@ -47,7 +47,7 @@ export interface FlagsBenchResult {
 }
 
 const REPO = resolve(__dirname.includes('.tally') ? resolve(__dirname, '../..') : resolve(__dirname, '..'));
-const FIXTURE = resolve(REPO, '../shared/fixtures/posthog-node-5.70/flags-definitions.json');
+const FIXTURE = resolve(REPO, 'test/fixtures/posthog-node-5.70/flags-definitions.json');
 const LOCAL = resolve(REPO, 'local/flags-definitions.json');
 
 function measure(n: number, fn: (i: number) => boolean): { cpu: number; wall: number; share: number } {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only ingest,cold,aggregator,e2e,naive,cost]`
+ * `npm run bench [-- --quick] [-- --only ingest,cold,counting,e2e,naive,soak,cost]`
  *
  * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
  * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
@@ -10,16 +10,17 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runAggregatorBench, skewSensitivity } from './aggregator';
 import { runColdStartBench } from './cold-start';
 import { ASSUMPTIONS, computeCosts, PRICES } from './cost';
+import { runCountingBench } from './counting';
 import { runE2eBench } from './e2e';
 import { runIngestBench } from './ingest';
 import { argv, progress, REPO } from './lib';
 import { runNaiveBench } from './naive';
+import { runSoakBench } from './soak';
 import { evaluateGoals, load, machine, renderSvg, renderTables, type BenchResults } from './report';
 
-const SECTIONS = ['ingest', 'cold', 'aggregator', 'e2e', 'naive', 'cost'] as const;
+const SECTIONS = ['ingest', 'cold', 'counting', 'e2e', 'naive', 'soak', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {
@@ -53,16 +54,15 @@ async function main(): Promise<void> {
   };
   if (only.has('ingest')) r.ingest = await timed('1. ingest handler', () => runIngestBench({ quick }));
   if (only.has('cold')) r.coldStart = await timed('2. cold start', () => runColdStartBench({ quick }));
-  if (only.has('aggregator')) {
-    r.aggregator = await timed('3. aggregator', () => runAggregatorBench({ quick }));
-    r.aggregatorSkew = skewSensitivity({ quick });
-    for (const k of r.aggregatorSkew) progress(`aggregator skew: ${k.users} users → ${k.pairs} pairs per ${k.callsPerBatch}-call batch: ${k.posthogEventsPer1M} PostHog events and ${k.counterWritesPer1M} counter writes per 1M calls`);
+  if (only.has('counting')) {
+    r.counting = await timed('3. counting', () => runCountingBench({ quick }));
+    for (const k of r.counting.skew) progress(`skew: ${k.users} users → ${k.pairs} active pairs per window at 1M calls/minute: ${k.posthogEventsPer1M} PostHog events and ${k.counterWritesPer1M} counter writes per 1M calls`);
   }
   if (only.has('e2e')) r.e2e = await timed('4. end to end', () => runE2eBench({ quick }));
   if (only.has('naive')) r.naive = await timed('5. naive approaches', () => runNaiveBench({ quick }));
-  if (only.has('cost') && r.ingest && r.aggregator) {
-    const rows = [...computeCosts({ ingest: r.ingest, aggregator: r.aggregator }, 'sdk'), ...computeCosts({ ingest: r.ingest, aggregator: r.aggregator }, 'fast').filter((x) => x.approach.startsWith('tally'))];
-    r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows };
+  if (only.has('soak')) r.soak = await timed('6. memory under sustained load', () => runSoakBench({ quick }));
+  if (only.has('cost') && r.ingest && r.counting) {
+    r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows: computeCosts({ ingest: r.ingest, counting: r.counting.rows }) };
   }
 
   r.finishedAt = new Date().toISOString();

@@ -7,16 +7,16 @@
  * Queue variants, to show where the time goes:
  *   none  — the handler with a queue that packs the messages and does no I/O (middy, auth, decode,
  *           zod, normalise, pack);
- *   sdk   — SqsEventQueue with the AWS SDK v3 client, with the settings of src/runtime/aws.ts;
- *   fast  — FastSqsEventQueue (src/queue/sqs-fast.ts): SQS JSON protocol over a keep-alive agent.
+ *   sdk   — SqsSdkQueue with the AWS SDK v3 client, with the settings of src/runtime/aws.ts;
+ *   fast  — SqsJsonQueue (src/queue/sqs-json.ts): SQS JSON protocol over a keep-alive agent.
  */
 import { gzipSync } from 'node:zlib';
 import { CreateQueueCommand, PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createIngestHandler, type ApiHandler } from '../functions/ingest/handler';
 import { groupIntoCalls, packMessages } from '../src/queue/pack';
-import { SqsEventQueue } from '../src/queue/sqs';
-import { FastSqsEventQueue } from '../src/queue/sqs-fast';
+import { SqsSdkQueue } from '../src/queue/sqs-sdk';
+import { SqsJsonQueue } from '../src/queue/sqs-json';
 import type { EventQueue } from '../src/queue/types';
 import { createSqsClient } from '../src/runtime/aws';
 import { cpuMicros, percentiles, progress, round, spawnTs, traffic, type Child } from './lib';
@@ -95,10 +95,10 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestRow[]
     const sdk = createSqsClient(aws);
     const created = await sdk.send(new CreateQueueCommand({ QueueName: 'bench-ingest' }));
     const queueUrl = new URL(new URL(created.QueueUrl!).pathname, endpoint).href;
-    const fast = new FastSqsEventQueue({ queueUrl, region: 'us-east-1', endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const fast = new SqsJsonQueue({ queueUrl, region: 'us-east-1', endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     const queues: Record<QueueVariant, EventQueue> = {
       none: new PackOnlyQueue(),
-      sdk: new SqsEventQueue(sdk, { queueUrl }),
+      sdk: new SqsSdkQueue(sdk, { queueUrl }),
       fast,
     };
     const plan: Array<[Payload, number, number]> = o.quick

@@ -75,7 +75,7 @@ async function runMode(mode: NaiveMode, o: { rate: number; killAtMs: number; cpu
     let apiKey = '';
     // Short visibility and stale periods (as in the e2e test), so that what the killed run had received
     // or claimed comes back within seconds rather than the deployed 365 s / 120 s.
-    const stackArgs = ['--posthog', posthogUrl, '--data-dir', dataDir ?? '', '--batch-window-ms', '500', '--outbox-ms', '1000', '--visibility-seconds', '10', '--stale-seconds', '8'];
+    const stackArgs = ['--posthog', posthogUrl, '--data-dir', dataDir ?? '', '--batch-window-ms', '500', '--visibility-seconds', '10', '--stale-seconds', '8', '--grace-seconds', '16'];
     if (mode === 'tally') {
       stack = spawnTs('bench/stack-worker.ts', stackArgs, { label: 'tally' });
       children.push(stack);

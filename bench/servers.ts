@@ -8,7 +8,9 @@
  *                                         [--delay-ms 50] answers each request that much later, as a
  *                                         PostHog across the internet would (a delaying proxy in front)
  *
- * Sends `{ready, endpoint}` on its IPC channel; answers `cpu`, `posthog-stats`, `posthog-reset`.
+ * Sends `{ready, endpoint}` on its IPC channel; answers `cpu`, `posthog-stats`, `posthog-reset`,
+ * `posthog-late` (corrections among an event's unique batch events) and `posthog-down` (`mode`: '503',
+ * 'refuse' or false, as the stand-in's setDown).
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -76,6 +78,11 @@ async function main(): Promise<void> {
       },
       'posthog-reset': () => {
         standin!.reset();
+        return {};
+      },
+      'posthog-late': (m) => ({ late: standin!.unique.filter((e) => e.event === m.event && e.properties.late === true).length }),
+      'posthog-down': (m) => {
+        standin!.setDown(m.mode as Parameters<PosthogStandin['setDown']>[0]);
         return {};
       },
     },

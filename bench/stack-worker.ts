@@ -4,10 +4,11 @@
  * can be killed.
  *
  *   node scripts/run.mjs bench/stack-worker.ts --posthog <url> [--data-dir <dir>] [--batch-window-ms 1000]
- *     [--batch-size 1000] [--stale-seconds 20] [--visibility-seconds 30] [--outbox-ms 5000]
+ *     [--batch-size 1000] [--stale-seconds 30] [--visibility-seconds 30] [--window-seconds 60] [--grace-seconds 60]
  *
- * Sends `{ready, url, apiKey}`; answers `cpu`, `settle` (queue empty and nothing in flight, then one
- * outbox drain), `stats` (poller counters) and `stop`.
+ * Without options it runs `npm start`'s defaults. Sends `{ready, url, apiKey}`; answers `cpu`, `mem`
+ * (resident set size), `settle` (queue empty and nothing in flight), `rolled-up` (every call in the
+ * counters, every PostHog event delivered), `stats` (poller counters) and `stop`.
  */
 import { startLocalStack, type LocalStack } from '../local/stack';
 import { PostHogNodeSink } from '../src/sink/posthog';
@@ -25,7 +26,8 @@ async function main(): Promise<void> {
     sink: new PostHogNodeSink({ apiKey: 'phc_bench', host: posthog, requestTimeoutMs: 5000, fetchRetryCount: 1 }),
     ...(a.get('data-dir') ? { dataDir: a.get('data-dir') } : {}),
     ...(a.get('batch-window-ms') ? { batchWindowMs: Number(a.get('batch-window-ms')) } : {}),
-    ...(a.get('outbox-ms') ? { outboxIntervalMs: Number(a.get('outbox-ms')) } : {}),
+    ...(a.get('window-seconds') ? { windowSeconds: Number(a.get('window-seconds')) } : {}),
+    ...(a.get('grace-seconds') ? { graceSeconds: Number(a.get('grace-seconds')) } : {}),
     ...(a.get('batch-size') ? { batchSize: Number(a.get('batch-size')) } : {}),
     ...(a.get('stale-seconds') ? { staleSeconds: Number(a.get('stale-seconds')) } : {}),
     ...(a.get('visibility-seconds') ? { visibilityTimeoutSeconds: Number(a.get('visibility-seconds')) } : {}),
@@ -34,12 +36,16 @@ async function main(): Promise<void> {
   serveCommands(
     {
       cpu: () => ({ cpu: process.cpuUsage() }),
+      mem: () => ({ rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed }),
       settle: async (m) => {
         const t0 = performance.now();
         await stack.settle(Number(m.timeoutMs ?? 120_000));
-        const settleMs = performance.now() - t0;
-        const outbox = await stack.drainOutbox();
-        return { settleMs, outbox };
+        return { settleMs: performance.now() - t0 };
+      },
+      'rolled-up': async (m) => {
+        const t0 = performance.now();
+        await stack.rolledUp(Number(m.timeoutMs ?? 300_000), { delivered: true });
+        return { rolledUpMs: performance.now() - t0 };
       },
       stats: () => ({ poller: stack.poller.stats }),
     },

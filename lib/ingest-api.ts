@@ -16,42 +16,17 @@ import { FLAG_PROXY_TIMEOUT_MS, INGEST, MAX_MESSAGE_BYTES, QUERY, SAMPLING_POLL_
 import { countingEnv } from './pipeline';
 import { TABLE_READ_ACTIONS } from './storage';
 import { TallyFunction } from './tally-function';
-
-type Route = readonly [apigw.HttpMethod, string];
-const { GET, POST } = apigw.HttpMethod;
+import { apiGatewayRoutes, type RouteFunction } from '../src/http/route-table';
 
 /**
- * Routes served by ingest (method, path). Each path is also routed as `<path>/{proxy+}`: an HTTP API route
- * key may not end in "/" and `/batch/` does not match the route `/batch`, but it does match
- * `/batch/{proxy+}`. PostHog SDKs use the trailing-slash forms (posthog-node posts to `/batch/`), so the
- * functions see `rawPath` with or without the slash and must treat both alike (and answer 404 for
- * anything deeper).
+ * API Gateway routes of one function, from the route table (src/http/route-table.ts): each path as `<path>`
+ * and `<path>/{proxy+}`. An HTTP API route key may not end in "/" and `/batch/` does not match the route
+ * `/batch`, but it does match `/batch/{proxy+}`. PostHog SDKs use the trailing-slash forms (posthog-node
+ * posts to `/batch/`), so the functions see `rawPath` with or without the slash and treat both alike
+ * (and answer 404 for anything deeper).
  */
-export const INGEST_ROUTES: readonly Route[] = [
-  [POST, '/v1/usage'],
-  // PostHog capture API.
-  [POST, '/batch'],
-  [POST, '/capture'],
-  [POST, '/e'],
-  [POST, '/i/v0/e'],
-  // PostHog feature flags (issue 4): remote evaluation, local-evaluation definitions, legacy /decide.
-  [POST, '/flags'],
-  [GET, '/flags/definitions'],
-  [POST, '/decide'],
-];
-
-/** Routes served by query (also with the `/{proxy+}` form). */
-export const QUERY_ROUTES: readonly Route[] = [
-  [GET, '/v1/usage'],
-  [GET, '/health'],
-];
-
-/** Every route plus its `<path>/{proxy+}` form, which catches `<path>/`. */
-export function withTrailingSlashForms(routes: readonly Route[]): Route[] {
-  return routes.flatMap(([method, path]): Route[] => [
-    [method, path],
-    [method, `${path}/{proxy+}`],
-  ]);
+export function routeKeysOf(fn: RouteFunction): string[] {
+  return [...apiGatewayRoutes()].filter(([, f]) => f === fn).map(([key]) => key);
 }
 
 /** One JSON object per request; no query strings (a PostHog token can travel in one). */
@@ -149,13 +124,13 @@ export class IngestApi extends Construct {
       },
     });
 
-    const ingestIntegration = new HttpLambdaIntegration('Ingest', this.ingest.fn);
-    for (const [method, path] of withTrailingSlashForms(INGEST_ROUTES)) {
-      this.api.addRoutes({ path, methods: [method], integration: ingestIntegration });
-    }
-    const queryIntegration = new HttpLambdaIntegration('Query', this.query.fn);
-    for (const [method, path] of withTrailingSlashForms(QUERY_ROUTES)) {
-      this.api.addRoutes({ path, methods: [method], integration: queryIntegration });
+    const integrations: Record<RouteFunction, HttpLambdaIntegration> = {
+      ingest: new HttpLambdaIntegration('Ingest', this.ingest.fn),
+      query: new HttpLambdaIntegration('Query', this.query.fn),
+    };
+    for (const [key, fn] of apiGatewayRoutes()) {
+      const [method, path] = key.split(' ') as [apigw.HttpMethod, string];
+      this.api.addRoutes({ path, methods: [method], integration: integrations[fn] });
     }
 
     Validations.of(this.api).acknowledge({

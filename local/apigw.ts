@@ -285,8 +285,10 @@ function matchRoute(
         const greedy = r.greedy && i === n - 1;
         const name = seg.slice(1, greedy ? -2 : -1);
         const value = greedy ? parts.slice(i).join('/') : parts[i];
-        if (value === '') ok = false;
-        else (params ??= {})[name] = decode(value);
+        // `/batch/{proxy+}` catches `/batch/` (the stack declares it for the trailing slash, which an
+        // HTTP API route key cannot end in); a single `{name}` never matches an empty segment.
+        if (value === '' && !greedy) ok = false;
+        else if (value !== '') (params ??= {})[name] = decode(value);
       } else if (seg !== parts[i]) ok = false;
     }
     if (ok) return params === undefined ? { routeKey: r.key } : { routeKey: r.key, pathParameters: params };

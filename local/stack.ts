@@ -12,15 +12,15 @@ import { createIngestHandler } from '../functions/ingest/handler';
 import { createRollupHandler } from '../functions/rollup/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
+import { apiGatewayRoutes } from '../src/http/route-table';
 import type { RollupReport } from '../src/rollup/rollup';
 import { allShards } from '../src/store/keys';
 import { aggregationWindow } from '../src/windows';
-import { matchIngestRoute } from '../src/ingest/ingest';
 import { createSqsClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
 import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
-import { createSampling, matchFlagRoute, type IngestSampling } from '../src/sampling';
+import { createSampling, type IngestSampling } from '../src/sampling';
 import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
 import type { PersonPropertyMapping } from '../src/sampling/person';
 import { DynamoUsageStore } from '../src/store/dynamo';
@@ -219,10 +219,14 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     });
 
     const context = createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region });
+    // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
+    // route matches gets API Gateway's 404 without reaching a function.
+    const routes = apiGatewayRoutes();
     const front: Front = await startFront({
       port: o.port,
+      routes: [...routes.keys()],
       route: (event: APIGatewayProxyEventV2) =>
-        matchIngestRoute(event.requestContext.http.method, event.rawPath) || matchFlagRoute(event.requestContext.http.method, event.rawPath)
+        routes.get(event.routeKey) === 'ingest'
           ? // A context per invocation: ingest bounds the raw capture by the invocation's remaining time.
             ingest(event, sampling ? createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region }) : context)
           : query(event, context),

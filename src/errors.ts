@@ -1,5 +1,9 @@
 /**
  * Errors that carry an HTTP status. Handlers turn them into JSON answers; anything else is a 500.
+ *
+ * {@link ERROR_CODES} is the one table of every error code a client can see: its HTTP status and the
+ * metric that counts it (as PostHog's capture maps its error enum to statuses in one place). The
+ * middleware of src/http/errors.ts answers and counts from it; nothing else decides a status.
  */
 
 /** One problem with the request, named by its JSON path (for example `batch.3.distinctId`). */
@@ -8,16 +12,52 @@ export interface FieldProblem {
   message: string;
 }
 
+/** The metric an error code is counted in (names in src/observability.ts); `reason` adds the code as a dimension. */
+export interface ErrorCodeSpec {
+  readonly status: number;
+  readonly metric?: 'RequestsRejected' | 'QueueSendFailures' | 'FlagProxyFailures' | 'BodiesAlteredInTransit';
+  /** Counted with the dimension `reason` = the code. */
+  readonly byReason?: boolean;
+}
+
+/** Every error code, its status and its metric. */
+export const ERROR_CODES = {
+  /** Malformed JSON, schema errors, too many events, a timestamp out of range, a value SQS cannot carry. */
+  invalid_request: { status: 400, metric: 'RequestsRejected', byReason: true },
+  /** A gzip body that API Gateway delivered as text, which lost bytes on the way: the client must change a setting. */
+  body_altered_in_transit: { status: 400, metric: 'BodiesAlteredInTransit' },
+  /** No key, or a key tally does not know. */
+  unauthorized: { status: 401, metric: 'RequestsRejected', byReason: true },
+  /** No such route (deeper than a declared path, or a method the path does not serve). */
+  not_found: { status: 404, metric: 'RequestsRejected', byReason: true },
+  /** The body, received or decompressed, is larger than the route accepts. */
+  payload_too_large: { status: 413, metric: 'RequestsRejected', byReason: true },
+  /** The queue did not take the events (refused, unreachable, or no time left in the invocation). */
+  queue_unavailable: { status: 503, metric: 'QueueSendFailures' },
+  /** Flag routes without a PostHog to forward to. */
+  flags_unavailable: { status: 503, metric: 'FlagProxyFailures' },
+  /** PostHog did not answer a forwarded flag request in time. */
+  posthog_timeout: { status: 504, metric: 'FlagProxyFailures' },
+  /** PostHog could not be reached for a forwarded flag request. */
+  posthog_unreachable: { status: 502, metric: 'FlagProxyFailures' },
+  /** Anything unexpected; names nothing internal. Counted by Lambda's and API Gateway's own error metrics. */
+  internal_error: { status: 500 },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
 export class HttpError extends Error {
+  readonly statusCode: number;
+
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: FieldProblem[],
     readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'HttpError';
+    this.statusCode = ERROR_CODES[code].status;
   }
 
   /** The JSON body the client receives. */
@@ -29,34 +69,34 @@ export class HttpError extends Error {
 /** 400: malformed JSON, bad schema, unsupported encoding. */
 export class BadRequestError extends HttpError {
   constructor(message: string, details?: FieldProblem[]) {
-    super(400, 'invalid_request', message, details);
+    super('invalid_request', message, details);
   }
 }
 
 /** 401: no key, or a key tally does not know. */
 export class UnauthorizedError extends HttpError {
   constructor(message = 'missing or unknown API key') {
-    super(401, 'unauthorized', message, undefined, { 'www-authenticate': 'Bearer' });
+    super('unauthorized', message, undefined, { 'www-authenticate': 'Bearer' });
   }
 }
 
 /** 404: no such route. */
 export class NotFoundError extends HttpError {
   constructor(message = 'not found') {
-    super(404, 'not_found', message);
+    super('not_found', message);
   }
 }
 
 /** 413: the body (after decompression) is larger than the route accepts. */
 export class PayloadTooLargeError extends HttpError {
-  constructor(limitBytes: number) {
-    super(413, 'payload_too_large', `body exceeds ${limitBytes} bytes`);
+  constructor(limitBytes: number, what = 'body') {
+    super('payload_too_large', `${what} exceeds ${limitBytes} bytes`);
   }
 }
 
 /** 503: the queue did not take the events; nothing was acknowledged. Safe to retry. */
 export class QueueUnavailableError extends HttpError {
   constructor(message = 'queue unavailable, events were not accepted; retry') {
-    super(503, 'queue_unavailable', message, undefined, { 'retry-after': '1' });
+    super('queue_unavailable', message, undefined, { 'retry-after': '1' });
   }
 }

@@ -26,14 +26,15 @@ export const SAMPLING_METRICS = {
 } as const;
 
 export const METRICS = {
-  /** ingest: events durably queued. */
-  EventsAccepted: 'EventsAccepted',
-  /** ingest: requests answered 4xx, with dimension `reason` (invalid_request, unauthorized, payload_too_large, not_found). */
+  /** ingest, query: requests answered 4xx, with dimension `reason` (the error code: invalid_request, unauthorized, payload_too_large, not_found). */
   RequestsRejected: 'RequestsRejected',
-  /** ingest: milliseconds spent in SQS sends per request. */
-  QueueSendLatency: 'QueueSendLatency',
-  /** ingest: requests answered 503 because the queue refused or was unreachable. */
+  /** ingest: requests answered 503 because the queue refused, was unreachable, or the invocation ran out of time. */
   QueueSendFailures: 'QueueSendFailures',
+  /**
+   * ingest: gzip bodies API Gateway delivered as text and that lost bytes on the way (answered 400
+   * `body_altered_in_transit`, naming the client setting to change; docs/DEPLOY.md).
+   */
+  BodiesAlteredInTransit: 'BodiesAlteredInTransit',
   /** aggregator: SQS messages counted for the first time. */
   MessagesCounted: 'MessagesCounted',
   /** aggregator: redelivered messages recognised as already counted. */
@@ -75,7 +76,25 @@ export function createLogger(service: string): Logger {
   return new Logger({ serviceName: service });
 }
 
-/** Metrics for one function; flushed by the handler after each invocation. */
-export function createMetrics(service: string): Metrics {
-  return new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service });
+/**
+ * Metrics for one function, flushed after each invocation by Powertools' `logMetrics` middleware (or
+ * the handler). An invocation that added no metric writes nothing: Powertools would log a warning
+ * ("No application metrics to publish") on every such invocation, a paid log line per request on the
+ * ingest hot path, which adds metrics only for rejections, failures and sampling.
+ */
+export function createMetrics(service: string, logger: Pick<Logger, 'warn' | 'error' | 'info' | 'debug'> = console): Metrics {
+  const quiet = {
+    trace: () => undefined,
+    debug: (...a: unknown[]) => logger.debug(...(a as [string])),
+    info: (...a: unknown[]) => logger.info(...(a as [string])),
+    error: (...a: unknown[]) => logger.error(...(a as [string])),
+    warn: (message: unknown, ...rest: unknown[]) => {
+      if (typeof message === 'string' && message.startsWith(NO_METRICS_WARNING)) return;
+      logger.warn(...([message, ...rest] as [string]));
+    },
+  };
+  return new Metrics({ namespace: METRIC_NAMESPACE, serviceName: service, logger: quiet });
 }
+
+/** The start of the warning Powertools logs when an invocation published no metric. */
+const NO_METRICS_WARNING = 'No application metrics to publish';

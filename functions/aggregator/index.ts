@@ -5,10 +5,11 @@ import { createAggregatorDeps } from '../../src/runtime/store';
 import { lazy } from '../lazy';
 import { createAggregatorHandler } from './handler';
 
-export const handler = lazy(() =>
-  createAggregatorHandler({
+export const handler = lazy(() => {
+  const logger = createLogger(SERVICES.aggregator);
+  return createAggregatorHandler({
     ...createAggregatorDeps(loadAggregatorConfig()),
-    logger: createLogger(SERVICES.aggregator),
-    metrics: createMetrics(SERVICES.aggregator),
-  }),
-);
+    logger,
+    metrics: createMetrics(SERVICES.aggregator, logger),
+  });
+});

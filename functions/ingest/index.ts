@@ -42,7 +42,7 @@ const inner = lazy(async () => {
     queue: createEventQueue(c),
     apiKeys: c.TALLY_API_KEYS,
     logger,
-    metrics: createMetrics(SERVICES.ingest),
+    metrics: createMetrics(SERVICES.ingest, logger),
     sampling,
     flags: c.POSTHOG_API_KEY ? { host: c.POSTHOG_HOST, projectKey: c.POSTHOG_API_KEY, timeoutMs: c.TALLY_FLAGS_PROXY_TIMEOUT_MS } : undefined,
   });

@@ -5,10 +5,11 @@ import { createRollupDeps } from '../../src/runtime/posthog';
 import { lazy } from '../lazy';
 import { createRollupHandler } from './handler';
 
-export const handler = lazy(() =>
-  createRollupHandler({
+export const handler = lazy(() => {
+  const logger = createLogger(SERVICES.rollup);
+  return createRollupHandler({
     ...createRollupDeps(loadAggregatorConfig()),
-    logger: createLogger(SERVICES.rollup),
-    metrics: createMetrics(SERVICES.rollup),
-  }),
-);
+    logger,
+    metrics: createMetrics(SERVICES.rollup, logger),
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * One AWS JSON-protocol service (SQS, DynamoDB: `POST /` with `X-Amz-Target`), spoken over a keep-alive
- * `node:http(s)` agent and signed with SigV4 by `node:crypto`. What sqs-fast.ts and dynamo-fast.ts share
+ * `node:http(s)` agent and signed with SigV4 by `node:crypto`. What sqs-json.ts and dynamo-json.ts share
  * instead of the AWS SDK, whose middleware stack, serde and signer cost ~400 µs of CPU per call.
  *
  * A call either resolves with the parsed JSON of a 200, or rejects with {@link AwsCallError}: its `code`

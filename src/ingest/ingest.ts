@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { NotFoundError } from '../errors';
-import { routeMatcher } from '../http/routes';
+import { matchRoute } from '../http/route-table';
 import type { EventQueue } from '../queue/types';
 import type { QueuedEvent } from '../types';
 import { keyFromHeaders, type KeyChecker } from './auth';
@@ -16,17 +16,13 @@ import { parseNativeBody, parsePostHogBody } from './schema';
 /** Which API a request speaks. */
 export type IngestRoute = 'native' | 'posthog' | 'posthog-batch';
 
-const ROUTES: Record<string, IngestRoute> = {
-  'POST /v1/usage': 'native',
-  'POST /batch': 'posthog-batch',
-  'POST /capture': 'posthog',
-  'POST /e': 'posthog',
-  'POST /i/v0/e': 'posthog',
-  'POST /track': 'posthog',
-};
+const INGEST_KINDS: ReadonlySet<string> = new Set<IngestRoute>(['native', 'posthog', 'posthog-batch']);
 
-/** The route of a method and path; a trailing slash is ignored, as PostHog does. */
-export const matchIngestRoute = routeMatcher(ROUTES);
+/** The counting route of a method and path (src/http/route-table.ts); a trailing slash is ignored, as PostHog does. */
+export function matchIngestRoute(method: string, path: string): IngestRoute | undefined {
+  const r = matchRoute(method, path);
+  return r !== undefined && INGEST_KINDS.has(r.kind) ? (r.kind as IngestRoute) : undefined;
+}
 
 /** Body limits after decompression. PostHog: /batch 20 MB, other capture routes 2 MB. */
 export const ingestDefaults = {

@@ -1,18 +1,18 @@
 /**
  * The DynamoDB store built from validated config, over the SDK-free DynamoDB client
- * (src/store/dynamo-fast.ts). Lambda entry points and the local stack both use these builders.
+ * (src/store/dynamo-json.ts). Lambda entry points and the local stack both use these builders.
  */
 import type { AggregatorDeps } from '../aggregate/aggregator';
 import type { AggregatorConfig } from '../config';
 import { aggregationWindow } from '../windows';
 import { DynamoUsageStore } from '../store/dynamo';
 import type { DynamoApi } from '../store/dynamo-api';
-import { FastDynamoApi } from '../store/dynamo-fast';
+import { DynamoJsonApi } from '../store/dynamo-json';
 import { localCredentials, type AwsEndpoints } from './endpoints';
 
 /** DynamoDB for the store: the JSON protocol signed by node:crypto, 5 attempts like the SDK client above. */
-export function createDynamoApi(c: AwsEndpoints): FastDynamoApi {
-  return new FastDynamoApi({
+export function createDynamoApi(c: AwsEndpoints): DynamoJsonApi {
+  return new DynamoJsonApi({
     region: c.AWS_REGION,
     maxAttempts: 5,
     ...(c.TALLY_DYNAMODB_ENDPOINT ? { endpoint: c.TALLY_DYNAMODB_ENDPOINT, credentials: localCredentials } : {}),

@@ -3,7 +3,7 @@
  * on, and split into its own chunk by the Lambda build (lib/bundling.ts).
  */
 import { PostHogRawCapture } from './capture';
-import type { IngestSampling, SamplingLog, SamplingSettings } from './index';
+import type { IngestSampling, SamplingLog, SamplingSettings } from './types';
 import { PostHogSampler, type PostHogSamplerOptions } from './posthog';
 
 /** Sampler and raw capture for settings that turn sampling on (both PostHog keys present). */

@@ -18,7 +18,7 @@ import { PostHog, type FlagDefinitionCacheData, type FlagDefinitionCacheProvider
 import type { QueuedEvent } from '../types';
 import { CompiledFlag, derivedDefinitions, planFlag, type FlagDefinitions, type FlagPlan, type PropsMatch } from './flag';
 import { personPropertiesOf, type PersonPropertyMapping } from './person';
-import { isCounted, type SampledEvent, type SampleOutcome, type Sampler } from './types';
+import { isCounted, type SampledEvent, type SampleOutcome, type Sampler, type SamplingLog } from './types';
 
 type Fetch = NonNullable<ConstructorParameters<typeof PostHog>[1]>['fetch'];
 type FetchFn = NonNullable<Fetch>;
@@ -37,7 +37,7 @@ export interface PostHogSamplerOptions {
   readyTimeoutMs: number;
   /** Background refresh interval (posthog-node's featureFlagsPollingInterval). */
   pollIntervalMs?: number;
-  log?: (level: 'info' | 'warn' | 'error', message: string, extra?: Record<string, unknown>) => void;
+  log?: SamplingLog;
   /** Transport for the definitions request (tests). */
   fetch?: FetchFn;
 }

@@ -5,6 +5,7 @@
  * posthog-node capture (./capture.ts), and the disabled pair (./disabled.ts).
  */
 import type { QueuedEvent } from '../types';
+import type { PersonPropertyMapping } from './person';
 
 /** One event in the sample, with the probability it had of being in it. */
 export interface SampledEvent {
@@ -57,3 +58,25 @@ export const SAMPLE_RATE_PROPERTY = 'sample_rate';
 
 /** True for events tally counts (and may sample); `$` events are forwarded to PostHog by the aggregator. */
 export const isCounted = (e: QueuedEvent): boolean => !e.event.startsWith('$');
+
+/** What the ingest handler needs for sampling. */
+export interface IngestSampling {
+  sampler: Sampler;
+  capture: RawCapture;
+  /** Bound of the raw capture on the request path. */
+  timeoutMs: number;
+}
+
+/** The config fields sampling reads (src/config.ts). */
+export interface SamplingSettings {
+  POSTHOG_API_KEY?: string;
+  POSTHOG_HOST: string;
+  POSTHOG_PERSONAL_API_KEY?: string;
+  TALLY_SAMPLING_FLAG_KEY: string;
+  TALLY_SAMPLING_PERSON_PROPERTIES: PersonPropertyMapping;
+  TALLY_SAMPLING_TIMEOUT_MS: number;
+  TALLY_SAMPLING_POLL_SECONDS: number;
+}
+
+/** How sampling reports what it does (definitions loaded, refused requests, failures). */
+export type SamplingLog = (level: 'info' | 'warn' | 'error', message: string, extra?: Record<string, unknown>) => void;

@@ -3,7 +3,8 @@
  * event source settings. Bundling is skipped here (see support.ts); bundle.test.ts covers it.
  */
 import { METRIC_NAMESPACE, METRICS } from '../../src/observability';
-import { ACCESS_LOG_FIELDS, INGEST_ROUTES, QUERY_ROUTES, withTrailingSlashForms } from '../../lib/ingest-api';
+import { ACCESS_LOG_FIELDS, routeKeysOf } from '../../lib/ingest-api';
+import { apiGatewayRoutes, ROUTES } from '../../src/http/route-table';
 import {
   AGGREGATOR,
   CLAIM_STALE_SECONDS,
@@ -125,8 +126,11 @@ describe('Lambda functions', () => {
     expect(env('aggregator')).not.toHaveProperty('TALLY_API_KEYS_SECRET_ARN');
   });
 
-  it('reserve no concurrency (a reservation can fail the deploy on a new account); the roll-up has no async retries', () => {
-    for (const name of Object.keys(sizing)) expect(fn(json, name).ReservedConcurrentExecutions).toBeUndefined();
+  it('no function reserves concurrency: a reservation fails the deploy on a new account (quota 10)', () => {
+    for (const [, f] of resourcesOfType(json, 'AWS::Lambda::Function')) expect(f.Properties!.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('the roll-up runs without async retries (the next tick retries)', () => {
     const cfg = resourcesOfType(json, 'AWS::Lambda::EventInvokeConfig');
     expect(cfg).toHaveLength(1);
     expect(cfg[0][1].Properties).toMatchObject({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
@@ -163,7 +167,7 @@ describe('timing invariants between the queue, the functions and the claims', ()
 });
 
 describe('HTTP API', () => {
-  it('has exactly the pipeline routes, each integrated with the right function', () => {
+  it('has exactly the routes of the route table (src/http/route-table.ts), each integrated with the function the table names', () => {
     const [apiId] = only('AWS::ApiGatewayV2::Api');
     const integrations = Object.fromEntries(
       resourcesOfType(json, 'AWS::ApiGatewayV2::Integration').map(([id, i]) => {
@@ -178,15 +182,12 @@ describe('HTTP API', () => {
     });
     const ingest = functionId(json, 'ingest');
     const query = functionId(json, 'query');
-    expect(routes.sort()).toEqual(
-      [
-        ...withTrailingSlashForms(INGEST_ROUTES).map(([m, p]) => `${m} ${p} -> ${ingest}`),
-        ...withTrailingSlashForms(QUERY_ROUTES).map(([m, p]) => `${m} ${p} -> ${query}`),
-      ].sort(),
-    );
+    const ids = { ingest, query };
+    expect(routes.sort()).toEqual([...apiGatewayRoutes()].map(([key, f]) => `${key} -> ${ids[f]}`).sort());
+    expect(ROUTES.length * 2).toBe(routes.length);
     // The routes the issue names, each also in the form that catches the trailing slash (`/batch/`).
     const keys = routes.map((r) => r.split(' -> ')[0]);
-    for (const k of ['POST /v1/usage', 'POST /batch', 'POST /capture', 'POST /e', 'POST /i/v0/e', 'GET /v1/usage', 'GET /health']) {
+    for (const k of ['POST /v1/usage', 'POST /batch', 'POST /capture', 'POST /e', 'POST /i/v0/e', 'POST /track', 'GET /v1/usage', 'GET /v1/usage/users', 'GET /health']) {
       expect(keys).toContain(k);
       expect(keys).toContain(`${k}/{proxy+}`);
     }
@@ -203,10 +204,9 @@ describe('HTTP API', () => {
       expect(parts.map(refId)).toContain(apiId);
       (byFunction[refId(p.Properties!.FunctionName)!] ??= []).push(String(parts[parts.length - 1]));
     }
-    const expected = (routes: typeof INGEST_ROUTES) =>
-      [...new Set(withTrailingSlashForms(routes).map(([, path]) => `/*/*${path}`))].sort();
-    expect(byFunction[functionId(json, 'ingest')].sort()).toEqual(expected(INGEST_ROUTES));
-    expect(byFunction[functionId(json, 'query')].sort()).toEqual(expected(QUERY_ROUTES));
+    const expected = (fn: 'ingest' | 'query') => [...new Set(routeKeysOf(fn).map((key) => `/*/*${key.split(' ')[1]}`))].sort();
+    expect(byFunction[functionId(json, 'ingest')].sort()).toEqual(expected('ingest'));
+    expect(byFunction[functionId(json, 'query')].sort()).toEqual(expected('query'));
     expect(Object.keys(byFunction)).toHaveLength(2);
   });
 

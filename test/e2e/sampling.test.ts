@@ -10,7 +10,7 @@
  * - without PostHog, `npm start`'s wiring serves the local definitions file and writes sampled events to JSONL.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -61,8 +61,8 @@ describe('with PostHog (the stand-in)', () => {
     timeoutMs: 3000,
   });
   beforeAll(async () => {
-    // The recorded definitions (same flag as local/flags-definitions.json, which stands in where shared/ is absent).
-    standin = await startPosthogStandin({ port: 0, flagDefinitionsFile: existsSync(DEFAULT_FLAGS_FIXTURE) ? DEFAULT_FLAGS_FIXTURE : LOCAL_FLAGS });
+    // The recorded definitions (test/fixtures; the same flag as local/flags-definitions.json).
+    standin = await startPosthogStandin({ port: 0, flagDefinitionsFile: DEFAULT_FLAGS_FIXTURE });
     stack = await startLocalStack({
       port: 0,
       apiKey: KEY,

@@ -246,6 +246,11 @@ describe('API Gateway front with declared routes', () => {
     expect(seen.at(-1)?.pathParameters).toEqual({ apiKey: 'k 1' });
     await send(front.url, { method: 'DELETE', path: '/files/a/b/c.txt' });
     expect(seen.at(-1)?.pathParameters).toEqual({ proxy: 'a/b/c.txt' });
+    // A greedy variable catches the trailing slash (what the stack's `<path>/{proxy+}` routes are for).
+    await send(front.url, { method: 'PUT', path: '/files/' });
+    expect(seen.at(-1)?.routeKey).toBe('ANY /files/{proxy+}');
+    expect(seen.at(-1)?.pathParameters).toBeUndefined();
+    expect((await send(front.url, { path: '/v1/usage/' })).status).toBe(404);
 
     const count = seen.length;
     const miss = await send(front.url, { method: 'GET', path: '/v1/events' });

@@ -8,11 +8,11 @@ import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createIngestHandler } from '../../functions/ingest/handler';
 import { apiEvent as makeEvent } from '../support/api-event';
-import { SqsEventQueue } from '../../src/queue/sqs';
+import { SqsSdkQueue } from '../../src/queue/sqs-sdk';
 import type { QueueMessageBody } from '../../src/types';
 import { ensureResources, localAwsClientConfig, startDynamo, startSqs, type Emulator } from '../../local/emulators';
 
-const FIX = resolve(__dirname, '../../../shared/fixtures/posthog-node-5.70');
+const FIX = resolve(__dirname, '../fixtures/posthog-node-5.70');
 const KEY = 'phc_testprojectkey'; // the fixture's api_key is a configured tally key here
 let sqsEmu: Emulator;
 let dynEmu: Emulator;
@@ -53,7 +53,7 @@ async function drainQueue(): Promise<QueueMessageBody[]> {
   }
 }
 
-const handler = () => createIngestHandler({ queue: new SqsEventQueue(client, { queueUrl }), apiKeys: [KEY, 'native-key-123'] });
+const handler = () => createIngestHandler({ queue: new SqsSdkQueue(client, { queueUrl }), apiKeys: [KEY, 'native-key-123'] });
 
 test('the real posthog-node 5.70 gzip batch is accepted with {"status":1} and queued normalised', async () => {
   const gz = readFileSync(resolve(FIX, 'batch.body.gz'));
@@ -98,7 +98,7 @@ test('a rejected request queues nothing', async () => {
 
 test('an unreachable queue is a 503 that says to retry, never a 2xx', async () => {
   const dead = new SQSClient({ ...localAwsClientConfig('http://127.0.0.1:9', 'us-east-1'), maxAttempts: 1 });
-  const h = createIngestHandler({ queue: new SqsEventQueue(dead, { queueUrl: 'http://127.0.0.1:9/000000000000/q' }), apiKeys: [KEY] });
+  const h = createIngestHandler({ queue: new SqsSdkQueue(dead, { queueUrl: 'http://127.0.0.1:9/000000000000/q' }), apiKeys: [KEY] });
   const res = await h(apiEvent('POST', '/v1/usage', JSON.stringify({ distinctId: 'a' }), { authorization: `Bearer ${KEY}` }), ctx);
   expect(res.statusCode).toBe(503);
   expect(res.headers?.['retry-after']).toBe('1');

@@ -8,9 +8,8 @@
  * - cold start without PostHog samples nothing and waits at most the bound; definitions refresh.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { resolve } from 'node:path';
 import { PostHog } from 'posthog-node';
 import { PostHogRawCapture } from '../../src/sampling/capture';
 import { PostHogSampler, type PostHogSamplerOptions } from '../../src/sampling/posthog';
@@ -20,8 +19,8 @@ import { DEFAULT_FLAGS_FIXTURE, startPosthogStandin, type PosthogStandin } from 
 
 jest.setTimeout(60_000);
 
-// The recorded posthog-node definitions; local/flags-definitions.json holds the same flag where shared/ is absent.
-const FIXTURE_FILE = existsSync(DEFAULT_FLAGS_FIXTURE) ? DEFAULT_FLAGS_FIXTURE : resolve(__dirname, '../../local/flags-definitions.json');
+// The recorded posthog-node definitions (test/fixtures); local/flags-definitions.json holds the same flag.
+const FIXTURE_FILE = DEFAULT_FLAGS_FIXTURE;
 const FIXTURE = JSON.parse(readFileSync(FIXTURE_FILE, 'utf8')) as { flags: Array<Record<string, any>> };
 const FLAG = 'usage-sampling';
 let standin: PosthogStandin;

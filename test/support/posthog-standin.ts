@@ -15,8 +15,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
-/** The posthog-node recording kept in shared/ (absent on some machines). */
-export const DEFAULT_FLAGS_FIXTURE = path.resolve(__dirname, '../../../shared/fixtures/posthog-node-5.70/flags-definitions.json');
+/** The recorded posthog-node 5.70 definitions (test/fixtures/posthog-node-5.70). */
+export const DEFAULT_FLAGS_FIXTURE = path.resolve(__dirname, '../fixtures/posthog-node-5.70/flags-definitions.json');
 
 /** Served when no definitions are configured and the fixture is absent. */
 export const EMPTY_FLAG_DEFINITIONS = { flags: [], group_type_mapping: {}, cohorts: {} } as const;

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { decodeBody } from '../../src/ingest/decode';
 import { BadRequestError, PayloadTooLargeError } from '../../src/errors';
 
-const FIXTURES = resolve(__dirname, '../../../shared/fixtures/posthog-node-5.70');
+const FIXTURES = resolve(__dirname, '../fixtures/posthog-node-5.70');
 
 describe('decodeBody', () => {
   it('parses plain JSON text', () => {

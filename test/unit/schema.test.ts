@@ -4,7 +4,7 @@ import { parseNativeBody, parsePostHogBody } from '../../src/ingest/schema';
 import { fromNative, fromPostHog } from '../../src/ingest/normalise';
 import { BadRequestError } from '../../src/errors';
 
-const fixture = JSON.parse(readFileSync(resolve(__dirname, '../../../shared/fixtures/posthog-node-5.70/batch.request.json'), 'utf8')).body;
+const fixture = JSON.parse(readFileSync(resolve(__dirname, '../fixtures/posthog-node-5.70/batch.request.json'), 'utf8')).body;
 
 function problemsOf(fn: () => unknown): { message: string; details?: { path: string; message: string }[] } {
   try {

@@ -2,12 +2,12 @@
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { QueueUnavailableError } from '../../src/errors';
-import { SqsEventQueue } from '../../src/queue/sqs';
+import { SqsSdkQueue } from '../../src/queue/sqs-sdk';
 import type { QueuedEvent } from '../../src/types';
 
 const sqs = mockClient(SQSClient);
 const ev = (i: number): QueuedEvent => ({ uuid: `u-${i}`, event: 'e', distinct_id: 'd', properties: { pad: 'x'.repeat(200) }, timestamp: 't', received_at: 0 });
-const queue = () => new SqsEventQueue(new SQSClient({ region: 'us-east-1' }), { queueUrl: 'https://sqs.us-east-1.amazonaws.com/1/q', maxMessageBytes: 4096 });
+const queue = () => new SqsSdkQueue(new SQSClient({ region: 'us-east-1' }), { queueUrl: 'https://sqs.us-east-1.amazonaws.com/1/q', maxMessageBytes: 4096 });
 
 beforeEach(() => sqs.reset());
 

@@ -9,7 +9,7 @@ import type { QueuedEvent } from '../types';
 import { sendPacked, type PackedMessage } from './pack';
 import type { EventQueue, SendResult } from './types';
 
-export interface SqsQueueOptions {
+export interface SqsSdkQueueOptions {
   queueUrl: string;
   /** Largest message body (SQS: 1 MiB). */
   maxMessageBytes: number;
@@ -17,16 +17,16 @@ export interface SqsQueueOptions {
   entryRetries: number;
 }
 
-export const sqsQueueDefaults = { maxMessageBytes: 1024 * 1024, entryRetries: 2 } as const;
+export const sqsSdkQueueDefaults = { maxMessageBytes: 1024 * 1024, entryRetries: 2 } as const;
 
-export class SqsEventQueue implements EventQueue {
-  private readonly opts: SqsQueueOptions;
+export class SqsSdkQueue implements EventQueue {
+  private readonly opts: SqsSdkQueueOptions;
 
   constructor(
     private readonly client: SQSClient,
-    opts: Partial<SqsQueueOptions> & { queueUrl: string },
+    opts: Partial<SqsSdkQueueOptions> & { queueUrl: string },
   ) {
-    this.opts = { ...sqsQueueDefaults, ...opts };
+    this.opts = { ...sqsSdkQueueDefaults, ...opts };
   }
 
   send(events: QueuedEvent[]): Promise<SendResult> {

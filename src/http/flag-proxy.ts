@@ -14,20 +14,19 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { BadRequestError, HttpError, UnauthorizedError } from '../errors';
-import { routeMatcher } from '../http/routes';
 import { keyFromHeaders, type KeyChecker } from '../ingest/auth';
 import { decodeBody } from '../ingest/decode';
+import { matchRoute } from './route-table';
 
 export type FlagRoute = 'flags' | 'decide' | 'definitions';
 
-const ROUTES: Record<string, FlagRoute> = {
-  'POST /flags': 'flags',
-  'POST /decide': 'decide',
-  'GET /flags/definitions': 'definitions',
-};
+const FLAG_KINDS: ReadonlySet<string> = new Set<FlagRoute>(['flags', 'decide', 'definitions']);
 
-/** The flag route of a method and path (a trailing slash is ignored, as PostHog does). */
-export const matchFlagRoute = routeMatcher(ROUTES);
+/** The flag route of a method and path (src/http/route-table.ts; a trailing slash is ignored, as PostHog does). */
+export function matchFlagRoute(method: string, path: string): FlagRoute | undefined {
+  const r = matchRoute(method, path);
+  return r !== undefined && FLAG_KINDS.has(r.kind) ? (r.kind as FlagRoute) : undefined;
+}
 
 /** Upstream paths, in the form PostHog's SDKs use. */
 const UPSTREAM_PATH: Record<FlagRoute, string> = { flags: '/flags/', decide: '/decide/', definitions: '/flags/definitions' };
@@ -47,16 +46,16 @@ export interface FlagProxyOptions {
   fetch?: typeof fetch;
 }
 
-/** PostHog could not answer in time, or at all. */
+/** PostHog could not answer in time (504 `posthog_timeout`), or at all (502 `posthog_unreachable`). */
 export class UpstreamError extends HttpError {
   constructor(status: 502 | 504, message: string) {
-    super(status, status === 504 ? 'posthog_timeout' : 'posthog_unreachable', message);
+    super(status === 504 ? 'posthog_timeout' : 'posthog_unreachable', message);
   }
 }
 
 /** No PostHog is configured for ingest: the flag routes answer 503. */
 export const unavailableFlagProxy: FlagProxy = async () => {
-  throw new HttpError(503, 'flags_unavailable', 'feature flags are not proxied: PostHog is not configured for ingest (docs/SAMPLING.md)');
+  throw new HttpError('flags_unavailable', 'feature flags are not proxied: PostHog is not configured for ingest (docs/SAMPLING.md)');
 };
 
 const FORWARD_HEADERS = ['authorization', 'if-none-match', 'user-agent'];

@@ -1,6 +1,6 @@
 /**
- * FastSqsEventQueue: SigV4 against known vectors, the real SQS JSON protocol against fauxqs, and the
- * failure semantics of sqs.ts (failed entries retried, sender faults and outages → 503) against a
+ * SqsJsonQueue: SigV4 against known vectors, the real SQS JSON protocol against fauxqs, and the
+ * failure semantics of sqs-sdk.ts (failed entries retried, sender faults and outages → 503) against a
  * scripted HTTP server.
  */
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { CreateQueueCommand, ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { QueueUnavailableError } from '../../src/errors';
 import { packMessages } from '../../src/queue/pack';
-import { FastSqsEventQueue, SigV4 } from '../../src/queue/sqs-fast';
+import { SqsJsonQueue, SigV4 } from '../../src/queue/sqs-json';
 import type { QueueMessageBody, QueuedEvent } from '../../src/types';
 import { localAwsClientConfig, startSqs, type Emulator } from '../../local/emulators';
 
@@ -80,7 +80,7 @@ describe('against fauxqs', () => {
   }
 
   test('queues every event in the messages pack() makes, over several SendMessageBatch calls', async () => {
-    const q = new FastSqsEventQueue({ queueUrl, region: 'us-east-1', endpoint: emu.endpoint, credentials: creds, maxMessageBytes: 4096 });
+    const q = new SqsJsonQueue({ queueUrl, region: 'us-east-1', endpoint: emu.endpoint, credentials: creds, maxMessageBytes: 4096 });
     const events = Array.from({ length: 600 }, (_, i) => ev(i));
     const r = await q.send(events);
     const expected = packMessages(events, 4096);
@@ -93,7 +93,7 @@ describe('against fauxqs', () => {
   });
 
   test('a missing queue is a 503 without retries', async () => {
-    const q = new FastSqsEventQueue({ queueUrl: `${emu.endpoint}/000000000000/nope`, region: 'us-east-1', endpoint: emu.endpoint, credentials: creds });
+    const q = new SqsJsonQueue({ queueUrl: `${emu.endpoint}/000000000000/nope`, region: 'us-east-1', endpoint: emu.endpoint, credentials: creds });
     const err = await q.send([ev(1)]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueUnavailableError);
     expect((err as QueueUnavailableError).statusCode).toBe(503);
@@ -136,7 +136,7 @@ describe('failure semantics (scripted server)', () => {
     script = [];
     seen = [];
   });
-  const queue = () => new FastSqsEventQueue({ queueUrl: `${endpoint}/1/q`, region: 'eu-west-1', endpoint, credentials: creds, maxMessageBytes: 4096, retryBaseMs: 1 });
+  const queue = () => new SqsJsonQueue({ queueUrl: `${endpoint}/1/q`, region: 'eu-west-1', endpoint, credentials: creds, maxMessageBytes: 4096, retryBaseMs: 1 });
 
   test('signs each call for SQS in the queue region and names the JSON target', async () => {
     await queue().send([ev(1)]);
@@ -190,7 +190,7 @@ describe('failure semantics (scripted server)', () => {
   });
 
   test('an unreachable endpoint is a 503', async () => {
-    const q = new FastSqsEventQueue({ queueUrl: 'http://127.0.0.1:9/1/q', region: 'us-east-1', endpoint: 'http://127.0.0.1:9', credentials: creds, retryBaseMs: 1 });
+    const q = new SqsJsonQueue({ queueUrl: 'http://127.0.0.1:9/1/q', region: 'us-east-1', endpoint: 'http://127.0.0.1:9', credentials: creds, retryBaseMs: 1 });
     await expect(q.send([ev(1)])).rejects.toThrow(/queue unavailable \(ECONNREFUSED\)/);
   });
 
@@ -199,7 +199,7 @@ describe('failure semantics (scripted server)', () => {
     try {
       delete process.env.AWS_ACCESS_KEY_ID;
       delete process.env.AWS_SECRET_ACCESS_KEY;
-      const q = new FastSqsEventQueue({ queueUrl: `${endpoint}/1/q`, region: 'us-east-1', endpoint });
+      const q = new SqsJsonQueue({ queueUrl: `${endpoint}/1/q`, region: 'us-east-1', endpoint });
       await expect(q.send([ev(1)])).rejects.toThrow(/no AWS credentials/);
       process.env.AWS_ACCESS_KEY_ID = 'AKIAENV';
       process.env.AWS_SECRET_ACCESS_KEY = 's';

@@ -1,11 +1,11 @@
 /**
- * The SDK-free DynamoDB client (src/store/dynamo-fast.ts) against dynalite, the DynamoDB wire protocol,
+ * The SDK-free DynamoDB client (src/store/dynamo-json.ts) against dynalite, the DynamoDB wire protocol,
  * with the SDK client as the independent reader; and its retry rules against a scripted HTTP server.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { FastDynamoApi } from '../../src/store/dynamo-fast';
+import { DynamoJsonApi } from '../../src/store/dynamo-json';
 import { startTestDynamo, type TestDynamo } from '../support/store';
 
 jest.setTimeout(30_000);
@@ -75,7 +75,7 @@ describe('retries', () => {
   let server: Server;
   let answers: Array<[number, Record<string, unknown>]>;
   let targets: string[];
-  let api: FastDynamoApi;
+  let api: DynamoJsonApi;
   beforeEach(async () => {
     answers = [];
     targets = [];
@@ -89,7 +89,7 @@ describe('retries', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const { port } = server.address() as AddressInfo;
-    api = new FastDynamoApi({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 4, retryBaseMs: 1 });
+    api = new DynamoJsonApi({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 4, retryBaseMs: 1 });
   });
   afterEach(async () => {
     api.destroy();

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { HttpError } from '../../src/errors';
 import { createKeyChecker } from '../../src/ingest/auth';
-import { createFlagProxy, matchFlagRoute, unavailableFlagProxy } from '../../src/sampling/flag-proxy';
+import { createFlagProxy, matchFlagRoute, unavailableFlagProxy } from '../../src/http/flag-proxy';
 
 const KEY = 'tally_key_0123456789';
 

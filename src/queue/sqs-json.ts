@@ -1,11 +1,11 @@
 /**
- * A lighter {@link EventQueue} than {@link SqsEventQueue}: the same SendMessageBatch calls, written
+ * {@link EventQueue} over SQS's JSON protocol, lighter than {@link SqsSdkQueue}: the same SendMessageBatch calls, written
  * directly in SQS's JSON protocol (`X-Amz-Target: AmazonSQS.SendMessageBatch`) through
  * src/aws/json-client.ts (a keep-alive `node:http(s)` agent, SigV4 by `node:crypto`). No AWS SDK on the request path: the
  * SDK v3 spends ~480 µs of CPU per call in its middleware stack, serde and signer; this spends a
  * fraction of that (see docs/PERFORMANCE.md). No dependency beyond Node.
  *
- * Failure semantics are those of sqs.ts: entries SQS reports as failed are retried (`entryRetries`
+ * Failure semantics are those of sqs-sdk.ts: entries SQS reports as failed are retried (`entryRetries`
  * rounds); a sender fault, a non-retryable error, or retries used up reject with
  * {@link QueueUnavailableError} (503), so a client never gets a 2xx for an event that is not queued.
  * Whole calls that fail with a network error, a timeout, a 5xx or a throttling error are retried
@@ -18,7 +18,7 @@ import type { QueuedEvent } from '../types';
 import { sendPacked, type PackedMessage } from './pack';
 import type { EventQueue, SendResult } from './types';
 
-export interface FastSqsQueueOptions {
+export interface SqsJsonQueueOptions {
   queueUrl: string;
   region: string;
   /** SQS endpoint; default `https://sqs.<region>.amazonaws.com`. */
@@ -41,7 +41,7 @@ export interface FastSqsQueueOptions {
 
 export { envCredentials, SigV4, type AwsCredentials };
 
-export const fastSqsQueueDefaults = {
+export const sqsJsonQueueDefaults = {
   maxMessageBytes: 1024 * 1024,
   entryRetries: 2,
   maxAttempts: 3,
@@ -55,12 +55,12 @@ interface BatchResponse {
   Failed?: { Id: string; SenderFault?: boolean; Code?: string; Message?: string }[];
 }
 
-export class FastSqsEventQueue implements EventQueue {
-  private readonly o: FastSqsQueueOptions;
+export class SqsJsonQueue implements EventQueue {
+  private readonly o: SqsJsonQueueOptions;
   private readonly client: AwsJsonClient;
 
-  constructor(opts: Partial<FastSqsQueueOptions> & { queueUrl: string; region: string }) {
-    this.o = { ...fastSqsQueueDefaults, ...opts };
+  constructor(opts: Partial<SqsJsonQueueOptions> & { queueUrl: string; region: string }) {
+    this.o = { ...sqsJsonQueueDefaults, ...opts };
     this.client = new AwsJsonClient({
       service: 'sqs',
       region: this.o.region,

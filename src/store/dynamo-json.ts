@@ -14,7 +14,7 @@ import { AwsJsonClient, type AwsJsonClientOptions } from '../aws/json-client';
 import type { AwsCredentials } from '../aws/sigv4';
 import { DYNAMO_OPERATIONS, type DynamoApi } from './dynamo-api';
 
-export interface FastDynamoOptions {
+export interface DynamoJsonOptions {
   region: string;
   /** Default `https://dynamodb.<region>.amazonaws.com`. */
   endpoint?: string;
@@ -29,7 +29,7 @@ export interface FastDynamoOptions {
   maxSockets: number;
 }
 
-export const fastDynamoDefaults = { maxAttempts: 5, requestTimeoutMs: 5000, retryBaseMs: 50, maxSockets: 64 } as const;
+export const dynamoJsonDefaults = { maxAttempts: 5, requestTimeoutMs: 5000, retryBaseMs: 50, maxSockets: 64 } as const;
 
 /** JSON.stringify replacer: binary values as base64 (`this[key]` is the value before Buffer#toJSON). */
 function encodeBinary(this: Record<string, unknown>, key: string, value: unknown): unknown {
@@ -44,11 +44,11 @@ function decodeBinary(key: string, value: unknown): unknown {
 
 type Api = { [K in keyof DynamoApi]: DynamoApi[K] };
 
-export class FastDynamoApi implements DynamoApi {
+export class DynamoJsonApi implements DynamoApi {
   readonly client: AwsJsonClient;
 
-  constructor(opts: Partial<FastDynamoOptions> & { region: string }) {
-    const o = { ...fastDynamoDefaults, ...opts };
+  constructor(opts: Partial<DynamoJsonOptions> & { region: string }) {
+    const o = { ...dynamoJsonDefaults, ...opts };
     const c: Partial<AwsJsonClientOptions> & { service: string; region: string } = {
       service: 'dynamodb',
       region: o.region,
