@@ -64,6 +64,7 @@ async function main(): Promise<void> {
     batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
     windowSeconds: c.TALLY_WINDOW_SECONDS,
     graceSeconds: c.TALLY_GRACE_SECONDS,
+    staleSeconds: c.TALLY_CLAIM_STALE_SECONDS,
     dimensions: c.TALLY_DIMENSIONS,
     shards: c.TALLY_SHARDS,
     log: (line) => console.error(line),

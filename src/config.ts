@@ -114,6 +114,12 @@ const counting = z.object({
   TALLY_SHARDS: num(8, 1, 64),
 });
 
+/** A claim may be taken over only once its run can no longer commit: half the grace after it started. */
+const staleCoversCommit = z.refine<{ TALLY_CLAIM_STALE_SECONDS: number; TALLY_GRACE_SECONDS: number }>((c) => c.TALLY_CLAIM_STALE_SECONDS * 2 >= c.TALLY_GRACE_SECONDS, {
+  message: 'TALLY_CLAIM_STALE_SECONDS must be at least half of TALLY_GRACE_SECONDS (a run may commit until then)',
+  path: ['TALLY_CLAIM_STALE_SECONDS'],
+});
+
 export const aggregatorConfigSchema = z
   .extend(common, {
     ...posthog.shape,
@@ -131,12 +137,7 @@ export const aggregatorConfigSchema = z
     /** Parallel DynamoDB requests per aggregator run and per roll-up shard. */
     TALLY_DYNAMODB_CONCURRENCY: int(32),
   })
-  .check(
-    z.refine((c: { TALLY_CLAIM_STALE_SECONDS: number; TALLY_GRACE_SECONDS: number }) => c.TALLY_CLAIM_STALE_SECONDS * 2 >= c.TALLY_GRACE_SECONDS, {
-      message: 'TALLY_CLAIM_STALE_SECONDS must be at least half of TALLY_GRACE_SECONDS (a run may commit until then)',
-      path: ['TALLY_CLAIM_STALE_SECONDS'],
-    }),
-  );
+  .check(staleCoversCommit);
 export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
 
 export const queryConfigSchema = z.extend(common, {
@@ -172,7 +173,8 @@ export const loadQueryConfig = (env: Record<string, string | undefined> = proces
   parse(queryConfigSchema, env);
 
 /** `npm start`: the whole pipeline on one machine. */
-export const localConfigSchema = z.extend(posthog, {
+export const localConfigSchema = z
+  .extend(posthog, {
   ...sampling.shape,
   ...counting.shape,
   /** `off` turns sampling off locally (it is on by default, against the local flag definitions or PostHog). */
@@ -185,8 +187,11 @@ export const localConfigSchema = z.extend(posthog, {
   /** SQS batching window of the local poller, like the event source mapping's. */
   TALLY_BATCH_WINDOW_SECONDS: num(1, 0, 300, false),
   TALLY_BATCH_SIZE: num(1000, 1, 10_000),
+  /** When a claim is taken over locally: at least half the grace (a run may commit until then). */
+  TALLY_CLAIM_STALE_SECONDS: num(30, 1, 3600),
   /** Where DynamoDB and SQS data and the local PostHog JSONL live; a restart loses nothing. */
   TALLY_DATA_DIR: z._default(str(), '.tally'),
-});
+  })
+  .check(staleCoversCommit);
 export type LocalConfig = z.infer<typeof localConfigSchema>;
 export const loadLocalConfig = (env: Record<string, string | undefined> = process.env): LocalConfig => parse(localConfigSchema, env);
