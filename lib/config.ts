@@ -60,6 +60,11 @@ const schema = z
       .int()
       .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
       .default(30),
+    /**
+     * Which AWS clients the functions use (`TALLY_AWS_CLIENT`): `json`, tally's own JSON-protocol clients
+     * (a third of the SDK's CPU per call), or `sdk`, the AWS SDK v3 clients behind the same interfaces.
+     */
+    awsClient: z.enum(['json', 'sdk']).default('json'),
     /** Powertools log level of every function. */
     logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
     /** Days minute and hour resolution is kept (DynamoDB TTL on hour items); days and months are kept. */

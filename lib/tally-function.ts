@@ -88,6 +88,7 @@ export class TallyFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: SERVICES[name],
         POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: config.logLevel,
+        TALLY_AWS_CLIENT: config.awsClient,
         // Stack traces point at the TypeScript source through the bundled source map.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,

@@ -20,12 +20,56 @@ const csv = z.pipe(
   z.transform((s: string) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0)),
 );
 
+/**
+ * How tally talks to AWS: which implementation of its SQS and DynamoDB interfaces (docs: README, "The
+ * AWS SDK as a switch"), and the endpoint variables the AWS SDKs honour, honoured by both implementations.
+ */
+const awsClients = z.object({
+  /**
+   * `json`: tally's own clients of the AWS JSON protocol (src/aws/json-client.ts), a third of the AWS SDK's
+   * CPU per call (docs/PERFORMANCE.md). `sdk`: the AWS SDK v3 clients behind the same interfaces, loaded
+   * only when chosen.
+   */
+  TALLY_AWS_CLIENT: z._default(z.enum(['json', 'sdk'], { error: 'must be json or sdk' }), 'json'),
+  /** Every service's endpoint (LocalStack, a proxy); signed with the environment's credentials. */
+  AWS_ENDPOINT_URL: z.optional(z.url()),
+  AWS_ENDPOINT_URL_SQS: z.optional(z.url()),
+  AWS_ENDPOINT_URL_DYNAMODB: z.optional(z.url()),
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.optional(z.url()),
+});
+
 /** Variables every function understands. */
-const common = z.object({
+const common = z.extend(awsClients, {
   AWS_REGION: z._default(z.string(), 'us-east-1'),
-  /** Override endpoints (the local stack and tests point these at dynalite/fauxqs). */
+  /** Local emulators (the local stack and tests point these at dynalite/fauxqs); any credentials work there. */
   TALLY_SQS_ENDPOINT: z.optional(z.url()),
   TALLY_DYNAMODB_ENDPOINT: z.optional(z.url()),
+});
+
+/** What src/secrets.ts needs before any other configuration can be read (it resolves secrets into it). */
+export const secretsConfigSchema = z.pick(common, { AWS_REGION: true, AWS_ENDPOINT_URL: true, AWS_ENDPOINT_URL_SECRETS_MANAGER: true });
+export type SecretsConfig = z.infer<typeof secretsConfigSchema>;
+
+/** Browsers allowed to call ingest and query (src/http/cors.ts), one list for the deployment. */
+const cors = z.object({
+  /** Comma-separated origins (`https://app.example.com`), or `*`. Default: none. */
+  TALLY_CORS_ORIGINS: z.pipe(
+    z.pipe(
+      z._default(z.string(), ''),
+      z.transform((s: string) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0)),
+    ),
+    z.array(z.string().check(z.refine((o: string) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o), 'origins are scheme://host[:port] without a path, or *'))),
+  ),
+});
+
+/** What ingest accepts (src/ingest/schema.ts). */
+const ingestLimits = z.object({
+  /**
+   * Oldest event timestamp accepted, in days before receipt (events up to 1 day ahead are accepted).
+   * Older or further ahead: 400 naming the field. Longer than the minute counters are kept, so late
+   * events still count in hours and days.
+   */
+  TALLY_MAX_EVENT_AGE_DAYS: num(35, 1, 3650),
 });
 
 const apiKeys = z.object({
@@ -85,6 +129,8 @@ const ingestPosthog = z.object({
 
 export const ingestConfigSchema = z.extend(common, {
   ...apiKeys.shape,
+  ...cors.shape,
+  ...ingestLimits.shape,
   ...ingestPosthog.shape,
   ...sampling.shape,
   TALLY_QUEUE_URL: z.url(),
@@ -143,6 +189,7 @@ export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
 export const queryConfigSchema = z.extend(common, {
   ...apiKeys.shape,
   ...counting.shape,
+  ...cors.shape,
   TALLY_TABLE_NAME: str(),
 });
 export type QueryConfig = z.infer<typeof queryConfigSchema>;
@@ -171,12 +218,16 @@ export const loadAggregatorConfig = (env: Record<string, string | undefined> = p
   parse(aggregatorConfigSchema, env);
 export const loadQueryConfig = (env: Record<string, string | undefined> = process.env): QueryConfig =>
   parse(queryConfigSchema, env);
+export const loadSecretsConfig = (env: Record<string, string | undefined> = process.env): SecretsConfig =>
+  parse(secretsConfigSchema, env);
 
 /** `npm start`: the whole pipeline on one machine. */
 export const localConfigSchema = z
   .extend(posthog, {
   ...sampling.shape,
   ...counting.shape,
+  ...cors.shape,
+  ...ingestLimits.shape,
   /** `off` turns sampling off locally (it is on by default, against the local flag definitions or PostHog). */
   TALLY_SAMPLING: z._default(z.enum(['on', 'off']), 'on'),
   /** Flag definitions served locally when no PostHog keys are set (same shape as PostHog's `/flags/definitions`). */

@@ -1,7 +1,7 @@
 /**
  * AWS Signature Version 4 for JSON-protocol POSTs, with node:crypto only: what the Lambdas need to call
  * SQS and Secrets Manager without the AWS SDK in their bundles. Checked against the AWS SigV4 test suite
- * and the SDK's own signer (test/integration/sqs-json.test.ts).
+ * and the SDK's own signer (test/unit/sigv4.test.ts).
  */
 import { createHash, createHmac } from 'node:crypto';
 

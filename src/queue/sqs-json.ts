@@ -1,27 +1,28 @@
 /**
- * {@link EventQueue} over SQS's JSON protocol, lighter than {@link SqsSdkQueue}: the same SendMessageBatch calls, written
- * directly in SQS's JSON protocol (`X-Amz-Target: AmazonSQS.SendMessageBatch`) through
- * src/aws/json-client.ts (a keep-alive `node:http(s)` agent, SigV4 by `node:crypto`). No AWS SDK on the request path: the
- * SDK v3 spends ~480 µs of CPU per call in its middleware stack, serde and signer; this spends a
- * fraction of that (see docs/PERFORMANCE.md). No dependency beyond Node.
+ * {@link EventQueue} over SQS's JSON protocol without the AWS SDK (`TALLY_AWS_CLIENT=json`, the default):
+ * the same SendMessageBatch calls as {@link SqsSdkQueue}, written directly (`X-Amz-Target:
+ * AmazonSQS.SendMessageBatch`) through src/aws/json-client.ts (keep-alive agent, SigV4 by `node:crypto`,
+ * retry budget, clock-skew correction, the invocation's deadline). The SDK v3 spends ~480 µs of CPU per
+ * call in its middleware stack, serde and signer; this a fraction of that (docs/PERFORMANCE.md).
  *
- * Failure semantics are those of sqs-sdk.ts: entries SQS reports as failed are retried (`entryRetries`
- * rounds); a sender fault, a non-retryable error, or retries used up reject with
- * {@link QueueUnavailableError} (503), so a client never gets a 2xx for an event that is not queued.
- * Whole calls that fail with a network error, a timeout, a 5xx or a throttling error are retried
- * (`maxAttempts` in all, with jittered backoff), as the SDK client of src/runtime/aws.ts does.
+ * Failure semantics are those of the one send loop both share (src/queue/pack.ts): entries SQS reports as
+ * failed are sent again after a backoff (`entryRetries` rounds); a sender fault is a 400; retries used up,
+ * a non-retryable error or no time left is a 503, so a client never gets a 2xx for an event that is not
+ * queued. Whole calls that fail with a network error, a timeout, a 5xx or a throttling error are retried
+ * (`maxAttempts` in all, jittered backoff) by the transport.
  */
 import { AwsCallError, AwsJsonClient } from '../aws/json-client';
 import { envCredentials, SigV4, type AwsCredentials } from '../aws/sigv4';
 import { QueueUnavailableError } from '../errors';
 import type { QueuedEvent } from '../types';
-import { sendPacked, type PackedMessage } from './pack';
+import { DeadlineExceededError } from '../util/deadline';
+import { entryFailures, sendPacked, type BatchAnswer, type EntryFailure, type PackedMessage } from './pack';
 import type { EventQueue, SendResult } from './types';
 
 export interface SqsJsonQueueOptions {
   queueUrl: string;
   region: string;
-  /** SQS endpoint; default `https://sqs.<region>.amazonaws.com`. */
+  /** SQS endpoint; default the partition's (`https://sqs.<region>.amazonaws.com/`, `.com.cn` in China). */
   endpoint?: string;
   /** Default: read from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (as Lambda sets them) on each call. */
   credentials?: AwsCredentials | (() => AwsCredentials);
@@ -29,6 +30,8 @@ export interface SqsJsonQueueOptions {
   maxMessageBytes: number;
   /** Rounds of retry for entries SQS reports as failed. */
   entryRetries: number;
+  /** First backoff before resending failed entries; doubled each round, with full jitter. */
+  entryRetryBaseMs: number;
   /** Attempts per call for network errors, timeouts, 5xx and throttling. */
   maxAttempts: number;
   /** Per attempt. */
@@ -44,16 +47,12 @@ export { envCredentials, SigV4, type AwsCredentials };
 export const sqsJsonQueueDefaults = {
   maxMessageBytes: 1024 * 1024,
   entryRetries: 2,
+  entryRetryBaseMs: 25,
   maxAttempts: 3,
   requestTimeoutMs: 3000,
   retryBaseMs: 25,
   maxSockets: 64,
 } as const;
-
-interface BatchResponse {
-  Successful?: { Id: string }[];
-  Failed?: { Id: string; SenderFault?: boolean; Code?: string; Message?: string }[];
-}
 
 export class SqsJsonQueue implements EventQueue {
   private readonly o: SqsJsonQueueOptions;
@@ -82,27 +81,16 @@ export class SqsJsonQueue implements EventQueue {
     this.client.destroy();
   }
 
-  /** One SendMessageBatch (with whole-call retries); returns the entries that failed and may succeed on retry. */
-  private async sendBatch(entries: PackedMessage[]): Promise<PackedMessage[]> {
+  /** One SendMessageBatch (with whole-call retries); returns the entries SQS did not take. */
+  private async sendBatch(entries: PackedMessage[]): Promise<EntryFailure[]> {
     const body = JSON.stringify({ QueueUrl: this.o.queueUrl, Entries: entries.map((m, i) => ({ Id: String(i), MessageBody: m.body })) });
-    let res: BatchResponse;
+    let res: BatchAnswer;
     try {
-      res = await this.client.callWithRetries<BatchResponse>('AmazonSQS.SendMessageBatch', body);
+      res = await this.client.callWithRetries<BatchAnswer>('AmazonSQS.SendMessageBatch', body);
     } catch (err) {
-      const code = err instanceof AwsCallError ? err.code : String(err);
+      const code = err instanceof AwsCallError || err instanceof DeadlineExceededError ? err.name : String(err);
       throw new QueueUnavailableError(`queue unavailable (${code}); nothing was accepted, retry`);
     }
-    const failed = res.Failed ?? [];
-    const sender = failed.find((f) => f.SenderFault);
-    if (sender) throw new QueueUnavailableError(`queue rejected a message: ${sender.Code ?? 'error'}; nothing in it was accepted`);
-    const retry = new Set(failed.map((f) => Number(f.Id)));
-    // An entry SQS reports neither way is not known to be queued: send it again.
-    if (res.Successful) {
-      const ok = new Set(res.Successful.map((s) => Number(s.Id)));
-      entries.forEach((_, i) => {
-        if (!ok.has(i)) retry.add(i);
-      });
-    }
-    return [...retry].sort((a, b) => a - b).map((i) => entries[i]!);
+    return entryFailures(entries, res);
   }
 }

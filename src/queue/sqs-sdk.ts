@@ -1,12 +1,14 @@
 /**
- * The SQS implementation of {@link EventQueue}: SendMessageBatch with as few calls as the limits
- * allow, every call in parallel. Entries SQS reports as failed are retried; if any remain, `send`
- * rejects with a 503, so the client never gets a 2xx for an event that is not queued.
+ * {@link EventQueue} over the AWS SDK v3 SQS client (`TALLY_AWS_CLIENT=sdk`; the default is
+ * {@link SqsJsonQueue}): SendMessageBatch with as few calls as the limits allow, every call in parallel,
+ * through the one send loop of src/queue/pack.ts, so both implementations fail the same way. Whole calls
+ * are retried by the SDK (its standard strategy), bounded by the invocation's deadline.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { sdkSendOptions } from '../aws/sdk-deadline';
 import { QueueUnavailableError } from '../errors';
 import type { QueuedEvent } from '../types';
-import { sendPacked, type PackedMessage } from './pack';
+import { entryFailures, sendPacked, type EntryFailure, type PackedMessage } from './pack';
 import type { EventQueue, SendResult } from './types';
 
 export interface SqsSdkQueueOptions {
@@ -15,9 +17,11 @@ export interface SqsSdkQueueOptions {
   maxMessageBytes: number;
   /** Rounds of retry for entries SQS reports as failed (the SDK already retries whole calls). */
   entryRetries: number;
+  /** First backoff before resending failed entries; doubled each round, with full jitter. */
+  entryRetryBaseMs: number;
 }
 
-export const sqsSdkQueueDefaults = { maxMessageBytes: 1024 * 1024, entryRetries: 2 } as const;
+export const sqsSdkQueueDefaults = { maxMessageBytes: 1024 * 1024, entryRetries: 2, entryRetryBaseMs: 25 } as const;
 
 export class SqsSdkQueue implements EventQueue {
   private readonly opts: SqsSdkQueueOptions;
@@ -33,8 +37,8 @@ export class SqsSdkQueue implements EventQueue {
     return sendPacked(events, this.opts, (entries) => this.sendBatch(entries));
   }
 
-  /** One SendMessageBatch; returns the entries that failed and may succeed on retry. */
-  private async sendBatch(entries: PackedMessage[]): Promise<PackedMessage[]> {
+  /** One SendMessageBatch; returns the entries SQS did not take. */
+  private async sendBatch(entries: PackedMessage[]): Promise<EntryFailure[]> {
     let res;
     try {
       res = await this.client.send(
@@ -42,14 +46,11 @@ export class SqsSdkQueue implements EventQueue {
           QueueUrl: this.opts.queueUrl,
           Entries: entries.map((m, i) => ({ Id: String(i), MessageBody: m.body })),
         }),
+        sdkSendOptions(),
       );
     } catch (err) {
       throw new QueueUnavailableError(`queue unavailable (${(err as Error).name}); nothing was accepted, retry`);
     }
-    const failed = res.Failed ?? [];
-    if (failed.length === 0) return [];
-    const sender = failed.find((f) => f.SenderFault);
-    if (sender) throw new QueueUnavailableError(`queue rejected a message: ${sender.Code ?? 'error'}; nothing in it was accepted`);
-    return failed.map((f) => entries[Number(f.Id)]!);
+    return entryFailures(entries, res);
   }
 }

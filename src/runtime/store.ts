@@ -1,22 +1,45 @@
 /**
- * The DynamoDB store built from validated config, over the SDK-free DynamoDB client
- * (src/store/dynamo-json.ts). Lambda entry points and the local stack both use these builders.
+ * The DynamoDB store built from validated config. `TALLY_AWS_CLIENT` picks the implementation of
+ * {@link DynamoApi}: `json` (default) is DynamoDB's JSON protocol signed by node:crypto
+ * (src/store/dynamo-json.ts), about a quarter of the SDK client's CPU per call (docs/PERFORMANCE.md); `sdk`
+ * is the AWS SDK v3 client (src/store/dynamo-sdk.ts), loaded by a dynamic import only when chosen.
+ * Lambda entry points, the local stack and the tests all use these builders.
  */
 import type { AggregatorDeps } from '../aggregate/aggregator';
 import type { AggregatorConfig } from '../config';
 import { aggregationWindow } from '../windows';
 import { DynamoUsageStore } from '../store/dynamo';
-import type { DynamoApi } from '../store/dynamo-api';
+import { DYNAMO_OPERATIONS, type DynamoApi } from '../store/dynamo-api';
 import { DynamoJsonApi } from '../store/dynamo-json';
-import { localCredentials, type AwsEndpoints } from './endpoints';
+import { endpointFor, type AwsEndpoints, type ClientTuning } from './endpoints';
 
-/** DynamoDB for the store: the JSON protocol signed by node:crypto, 5 attempts like the SDK client above. */
-export function createDynamoApi(c: AwsEndpoints): DynamoJsonApi {
+/** A {@link DynamoApi} whose idle sockets can be closed. */
+export type ClosableDynamoApi = DynamoApi & { destroy(): void };
+
+/** DynamoDB for the store: 5 attempts, jittered backoff, the invocation's deadline, whichever implementation. */
+export function createDynamoApi(c: AwsEndpoints, t: ClientTuning = {}): ClosableDynamoApi {
+  if (c.TALLY_AWS_CLIENT === 'sdk') return lazySdkDynamoApi(c, t);
+  const { endpoint, credentials } = endpointFor('dynamodb', c);
   return new DynamoJsonApi({
     region: c.AWS_REGION,
-    maxAttempts: 5,
-    ...(c.TALLY_DYNAMODB_ENDPOINT ? { endpoint: c.TALLY_DYNAMODB_ENDPOINT, credentials: localCredentials } : {}),
+    maxAttempts: t.maxAttempts ?? 5,
+    ...(t.requestTimeoutMs !== undefined ? { requestTimeoutMs: t.requestTimeoutMs } : {}),
+    ...(t.retryBaseMs !== undefined ? { retryBaseMs: t.retryBaseMs } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
   });
+}
+
+/** The SDK implementation, imported on the first call. */
+function lazySdkDynamoApi(c: AwsEndpoints, t: ClientTuning): ClosableDynamoApi {
+  let api: Promise<ClosableDynamoApi> | undefined;
+  let made: ClosableDynamoApi | undefined;
+  const get = () => (api ??= import('./dynamo-sdk').then((m) => (made = m.createSdkDynamoApi(c, t))));
+  const out: Record<string, unknown> = { destroy: () => made?.destroy() };
+  for (const op of Object.keys(DYNAMO_OPERATIONS) as (keyof typeof DYNAMO_OPERATIONS)[]) {
+    out[op] = async (input: never) => ((await get())[op] as (i: never) => Promise<unknown>)(input);
+  }
+  return out as unknown as ClosableDynamoApi;
 }
 
 export function createStore(c: AggregatorConfig | (AwsEndpoints & { TALLY_TABLE_NAME: string }), db: DynamoApi = createDynamoApi(c)): DynamoUsageStore {

@@ -7,8 +7,9 @@
  * Binary attribute values travel as base64 in JSON: `Uint8Array`s in requests are encoded, and `B`
  * values in answers are decoded to `Buffer`s, as the SDK does. Errors reject with an error whose `name`
  * is DynamoDB's error type (`ConditionalCheckFailedException`, …). Throttling, 5xx, timeouts and
- * network errors are retried (`maxAttempts` in all, jittered exponential backoff), as the SDK client of
- * src/runtime/aws.ts was configured to.
+ * network errors are retried by the transport (`maxAttempts` in all, jittered exponential backoff, a retry
+ * budget, clock-skew correction, never past the invocation's deadline), as the SDK client of
+ * src/runtime/dynamo-sdk.ts is configured to. `TALLY_AWS_CLIENT=sdk` swaps that client in (src/runtime/store.ts).
  */
 import { AwsJsonClient, type AwsJsonClientOptions } from '../aws/json-client';
 import type { AwsCredentials } from '../aws/sigv4';
@@ -16,7 +17,7 @@ import { DYNAMO_OPERATIONS, type DynamoApi } from './dynamo-api';
 
 export interface DynamoJsonOptions {
   region: string;
-  /** Default `https://dynamodb.<region>.amazonaws.com`. */
+  /** Default: the partition's (`https://dynamodb.<region>.amazonaws.com/`, `.com.cn` in China). */
   endpoint?: string;
   /** Default: from the environment, as Lambda sets it. */
   credentials?: AwsCredentials | (() => AwsCredentials);

@@ -1,4 +1,8 @@
-/** {@link DynamoApi} over the AWS SDK v3 client (the benchmark's reference): apart, so the functions never bundle the SDK. */
+/**
+ * {@link DynamoApi} over the AWS SDK v3 client (`TALLY_AWS_CLIENT=sdk`, and the benchmark's reference):
+ * apart, so functions built with the default JSON client never bundle the SDK. Every call carries the
+ * invocation's deadline as its abort signal (src/aws/sdk-deadline.ts).
+ */
 import {
   BatchGetItemCommand,
   DeleteItemCommand,
@@ -14,25 +18,25 @@ import {
   type QueryCommandInput,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
+import { sdkSendOptions } from '../aws/sdk-deadline';
 import type { DynamoApi } from './dynamo-api';
 
-/** {@link DynamoApi} over the AWS SDK v3 client: the benchmark's reference and the mockable path of unit tests. */
 export class SdkDynamoApi implements DynamoApi {
   constructor(readonly client: DynamoDBClient) {}
-  putItem(input: PutItemCommandInput) {
-    return this.client.send(new PutItemCommand(input));
+  async putItem(input: PutItemCommandInput) {
+    return this.client.send(new PutItemCommand(input), sdkSendOptions());
   }
-  getItem(input: GetItemCommandInput) {
-    return this.client.send(new GetItemCommand(input));
+  async getItem(input: GetItemCommandInput) {
+    return this.client.send(new GetItemCommand(input), sdkSendOptions());
   }
-  updateItem(input: UpdateItemCommandInput) {
-    return this.client.send(new UpdateItemCommand(input));
+  async updateItem(input: UpdateItemCommandInput) {
+    return this.client.send(new UpdateItemCommand(input), sdkSendOptions());
   }
-  deleteItem(input: DeleteItemCommandInput) {
-    return this.client.send(new DeleteItemCommand(input));
+  async deleteItem(input: DeleteItemCommandInput) {
+    return this.client.send(new DeleteItemCommand(input), sdkSendOptions());
   }
-  query(input: QueryCommandInput) {
-    return this.client.send(new QueryCommand(input));
+  async query(input: QueryCommandInput) {
+    return this.client.send(new QueryCommand(input), sdkSendOptions());
   }
   batchGetItem(input: BatchGetItemCommandInput) {
     return this.client.send(new BatchGetItemCommand(input));

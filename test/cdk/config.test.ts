@@ -11,6 +11,7 @@ describe('readConfig', () => {
   it('has sensible defaults with no context and no environment', () => {
     expect(readConfig(fromContext({}), {})).toEqual({
       stage: 'dev',
+      awsClient: 'json',
       posthogHost: 'https://us.i.posthog.com',
       posthogSecretName: 'tally/dev/posthog-api-key',
       throttleRate: 5000,

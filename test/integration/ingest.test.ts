@@ -1,6 +1,8 @@
 /**
- * The ingest handler against fauxqs (real SQS wire protocol): what is queued is what was sent,
- * normalised; nothing is queued for a rejected request; a dead queue is a 503.
+ * The ingest handler against fauxqs (real SQS wire protocol), with the queue production builds
+ * (src/runtime/queue.ts) in both implementations (`TALLY_AWS_CLIENT=json|sdk`): what is queued is what
+ * was sent, normalised; nothing is queued for a rejected request; a dead queue is a 503; a hanging queue
+ * is tally's own 503 JSON, answered before the invocation's timeout.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -8,7 +10,10 @@ import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createIngestHandler } from '../../functions/ingest/handler';
 import { apiEvent as makeEvent } from '../support/api-event';
-import { SqsSdkQueue } from '../../src/queue/sqs-sdk';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { INGEST_ANSWER_RESERVE_MS } from '../../functions/ingest/handler';
+import { createEventQueue } from '../../src/runtime/queue';
 import type { QueueMessageBody } from '../../src/types';
 import { ensureResources, localAwsClientConfig, startDynamo, startSqs, type Emulator } from '../../local/emulators';
 
@@ -53,7 +58,9 @@ async function drainQueue(): Promise<QueueMessageBody[]> {
   }
 }
 
-const handler = () => createIngestHandler({ queue: new SqsSdkQueue(client, { queueUrl }), apiKeys: [KEY, 'native-key-123'] });
+describe.each(['json', 'sdk'] as const)('TALLY_AWS_CLIENT=%s', (impl) => {
+const queueFor = (url: string, endpoint: string) => createEventQueue({ AWS_REGION: 'us-east-1', TALLY_AWS_CLIENT: impl, TALLY_QUEUE_URL: url, TALLY_SQS_ENDPOINT: endpoint }, { retryBaseMs: 1 });
+const handler = () => createIngestHandler({ queue: queueFor(queueUrl, sqsEmu.endpoint), apiKeys: [KEY, 'native-key-123'] });
 
 test('the real posthog-node 5.70 gzip batch is accepted with {"status":1} and queued normalised', async () => {
   const gz = readFileSync(resolve(FIX, 'batch.body.gz'));
@@ -97,11 +104,30 @@ test('a rejected request queues nothing', async () => {
 });
 
 test('an unreachable queue is a 503 that says to retry, never a 2xx', async () => {
-  const dead = new SQSClient({ ...localAwsClientConfig('http://127.0.0.1:9', 'us-east-1'), maxAttempts: 1 });
-  const h = createIngestHandler({ queue: new SqsSdkQueue(dead, { queueUrl: 'http://127.0.0.1:9/000000000000/q' }), apiKeys: [KEY] });
+  const h = createIngestHandler({ queue: queueFor('http://127.0.0.1:9/000000000000/q', 'http://127.0.0.1:9'), apiKeys: [KEY] });
   const res = await h(apiEvent('POST', '/v1/usage', JSON.stringify({ distinctId: 'a' }), { authorization: `Bearer ${KEY}` }), ctx);
   expect(res.statusCode).toBe(503);
   expect(res.headers?.['retry-after']).toBe('1');
   expect(JSON.parse(res.body!).error).toBe('queue_unavailable');
-  dead.destroy();
+});
+
+test('a hanging queue: tally’s own 503 JSON, answered with time to spare before the invocation’s timeout', async () => {
+  const server = createServer((req) => req.resume()); // accepts every request and never answers
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const h = createIngestHandler({ queue: queueFor(`${endpoint}/000000000000/q`, endpoint), apiKeys: [KEY] });
+    const timeoutMs = INGEST_ANSWER_RESERVE_MS + 500;
+    const started = Date.now();
+    const lambdaCtx = { getRemainingTimeInMillis: () => timeoutMs - (Date.now() - started) } as Context;
+    const res = await h(apiEvent('POST', '/v1/usage', JSON.stringify({ distinctId: 'a' }), { authorization: `Bearer ${KEY}` }), lambdaCtx);
+    const took = Date.now() - started;
+    expect(res.statusCode).toBe(503);
+    expect(JSON.parse(res.body!)).toMatchObject({ error: 'queue_unavailable' });
+    expect(took).toBeLessThan(timeoutMs - INGEST_ANSWER_RESERVE_MS / 2); // answered, not timed out by Lambda
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
 });

@@ -1,13 +1,13 @@
 /**
  * A dynalite-backed store for integration tests, with fault injection. The store talks to dynalite
- * through the client the functions use (src/store/dynamo-json.ts); the SDK client sets tables up and
- * reads items back, independently of it.
+ * through the DynamoApi production builds (src/runtime/store.ts, the default `json` client); an SDK client
+ * sets tables up and reads items back, independently of it.
  */
 import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ensureTable, startDynamo, localAwsClientConfig, type Emulator } from '../../local/emulators';
 import { DynamoUsageStore } from '../../src/store/dynamo';
 import { beforeEachCall, type DynamoApi } from '../../src/store/dynamo-api';
-import { DynamoJsonApi } from '../../src/store/dynamo-json';
+import { createDynamoApi, type ClosableDynamoApi } from '../../src/runtime/store';
 import type { PostHogSink } from '../../src/sink/types';
 import type { PostHogEvent } from '../../src/types';
 
@@ -15,7 +15,7 @@ export interface TestDynamo {
   emulator: Emulator;
   client: DynamoDBClient;
   /** What the store uses. */
-  api: DynamoJsonApi;
+  api: ClosableDynamoApi;
   newTable(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -25,7 +25,7 @@ let tables = 0;
 export async function startTestDynamo(): Promise<TestDynamo> {
   const emulator = await startDynamo({ port: 0 });
   const client = new DynamoDBClient(localAwsClientConfig(emulator.endpoint, 'us-east-1'));
-  const api = new DynamoJsonApi({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const api = createDynamoApi({ AWS_REGION: 'us-east-1', TALLY_DYNAMODB_ENDPOINT: emulator.endpoint });
   return {
     emulator,
     client,
