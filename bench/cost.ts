@@ -29,7 +29,7 @@ export const PRICES = {
 export const ASSUMPTIONS = {
   ingestMemoryMb: 512,
   aggregatorMemoryMb: 1024,
-  rollupMemoryMb: 1024,
+  rollupMemoryMb: 1769,
   /** Lambda CPU share: memory / 1,769 MB per vCPU. */
   mbPerVcpu: 1769,
   /** In-Region SQS SendMessageBatch round trip, ms (not measurable here: fauxqs answers in ~0.3 ms). */
@@ -137,7 +137,7 @@ export function computeCosts(inp: CostInputs): CostRow[] {
           usd: la.requests + la.duration,
           how: `${round(invocations, 1)} invocations of ≤ ${perInvocation} messages × ${la.billedMs} ms (${cnt.cpuUsPerCall} µs CPU/call measured ÷ ${round(vAgg, 2)} vCPU + claims × ${a.dynamoWriteMs} ms ÷ ${a.dynamoConcurrency}) × 1 GB`,
         },
-        { item: 'Lambda roll-up', usd: lr.requests + lr.duration, how: `${a.rollupInvocationsPer1M} invocation(s) × ${lr.billedMs} ms (${cnt.rollupCpuUsPerCall} µs CPU/call measured + ${round(counterWritesPer1M, 0)} counter writes × ${a.dynamoWriteMs} ms ÷ ${a.dynamoConcurrency * 4}) × 1 GB` },
+        { item: 'Lambda roll-up', usd: lr.requests + lr.duration, how: `${a.rollupInvocationsPer1M} invocation(s) × ${lr.billedMs} ms (${cnt.rollupCpuUsPerCall} µs CPU/call measured + ${round(counterWritesPer1M, 0)} counter writes × ${a.dynamoWriteMs} ms ÷ ${a.dynamoConcurrency * 4}) × 1.73 GB` },
         { item: 'DynamoDB writes', usd: (cnt.writeUnitsPer1M / 1e6) * PRICES.dynamoWriteUnitPerM, how: `${cnt.writeUnitsPer1M} write units measured × $0.625/M (claims ${cnt.writeUnitsByKindPer1M.claims}, counters ${counterWritesPer1M}, the rest ${round(cnt.writeUnitsPer1M - cnt.writeUnitsByKindPer1M.claims - counterWritesPer1M, 0)})` },
         { item: 'DynamoDB reads', usd: (cnt.readUnitsPer1M / 1e6) * PRICES.dynamoReadUnitPerM, how: `${cnt.readUnitsPer1M} read units measured × $0.125/M` },
         { item: 'CloudWatch Logs', usd: logUsd(logBytes), how: `${round(logBytes / 1024, 0)} KB (ingest ${a.ingestLogBytesPerRequest} B/request, aggregator and roll-up ${a.aggregatorLogBytesPerInvocation} B/invocation) × $0.50/GB` },

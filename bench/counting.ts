@@ -443,7 +443,7 @@ export async function runCountingBench(o: { quick: boolean }): Promise<CountingR
         writesPerSecond: round((r.counterWrites / wallMs) * 1000, 0),
         cpuUsPerWrite,
         neededWritesPerSecond,
-        neededVcpu: round((neededWritesPerSecond * cpuUsPerWrite) / 1e6, 2),
+        neededVcpu: round((neededWritesPerSecond * cpuUsPerWrite) / 1e6, 2), // the rollup function has 1 vCPU (1,769 MB)
         neededShards: Math.max(1, Math.ceil(neededWritesPerSecond / (32 / 0.005))),
       };
     })();
