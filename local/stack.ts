@@ -218,7 +218,8 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       log: (level, msg, extra) => o.log?.(`[rollup] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`),
     });
 
-    const context = createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region });
+    // A context per invocation, as Lambda gives: the functions bound their calls by its remaining time.
+    const invocation = (functionName: string) => createLambdaContext({ functionName, timeoutMs: 10_000, region: o.region });
     // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
     // route matches gets API Gateway's 404 without reaching a function.
     const routes = apiGatewayRoutes();
@@ -227,9 +228,8 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       routes: [...routes.keys()],
       route: (event: APIGatewayProxyEventV2) =>
         routes.get(event.routeKey) === 'ingest'
-          ? // A context per invocation: ingest bounds the raw capture by the invocation's remaining time.
-            ingest(event, sampling ? createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region }) : context)
-          : query(event, context),
+          ? ingest(event, invocation('ingest'))
+          : query(event, invocation('query')),
     });
     started.push(front);
 
