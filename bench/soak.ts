@@ -36,7 +36,7 @@ export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
   const ph = spawnTs('bench/servers.ts', ['--posthog'], { label: 'posthog' });
   const dir = mkdtempSync(join(tmpdir(), 'tally-soak-'));
   const { endpoint: posthogUrl } = await ph.waitFor<{ endpoint: string }>((m) => m.ready === true);
-  const stack = spawnTs('bench/stack-worker.ts', ['--posthog', posthogUrl, '--data-dir', dir], { label: 'stack', quiet: true });
+  const stack = spawnTs('bench/stack-worker.ts', ['--posthog', posthogUrl, '--data-dir', dir], { label: 'stack', quiet: !process.env.TALLY_BENCH_VERBOSE });
   try {
     const { url, apiKey } = await stack.waitFor<{ url: string; apiKey: string }>((m) => m.ready === true, 60_000);
     const rss = async () => round((await stack.call<{ rss: number }>('mem')).rss / 1024 / 1024, 0);
