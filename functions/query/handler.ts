@@ -1,6 +1,6 @@
 /**
  * The query Lambda: its routes of src/http/route-table.ts — `GET /v1/usage` (key required),
- * `GET /v1/usage/users` (key required) and `GET /health`.
+ * `GET /v1/usage/users` and `GET /v1/usage/events` (key required) and `GET /health`.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -11,6 +11,7 @@ import { httpHandler, type ApiHandler } from '../../src/http/handler';
 import { json } from '../../src/http/response';
 import { matchRoute } from '../../src/http/route-table';
 import { breakdownCsv, queryBreakdown } from '../../src/query/breakdown';
+import { queryEvents } from '../../src/query/events';
 import { queryUsage, type QueryConfig } from '../../src/query/query';
 import type { ReadStore } from '../../src/store/types';
 
@@ -40,6 +41,9 @@ export function createQueryHandler(deps: QueryHandlerDeps): ApiHandler {
         case 'usage':
           checkKey(keyFromHeaders(event.headers ?? {}));
           return json(200, await queryUsage(deps.store, event.queryStringParameters ?? {}, cfg, deps.now?.()));
+        case 'usage-events':
+          checkKey(keyFromHeaders(event.headers ?? {}));
+          return json(200, await queryEvents(deps.store, event.queryStringParameters ?? {}, deps.now?.()));
         case 'usage-users': {
           checkKey(keyFromHeaders(event.headers ?? {}));
           const params = event.queryStringParameters ?? {};

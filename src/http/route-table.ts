@@ -26,6 +26,7 @@ export type RouteKind =
   // query
   | 'usage'
   | 'usage-users'
+  | 'usage-events'
   | 'health';
 
 /** One route of the table. */
@@ -46,6 +47,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/v1/usage', fn: 'ingest', kind: 'native' },
   { method: 'GET', path: '/v1/usage', fn: 'query', kind: 'usage' },
   { method: 'GET', path: '/v1/usage/users', fn: 'query', kind: 'usage-users' },
+  { method: 'GET', path: '/v1/usage/events', fn: 'query', kind: 'usage-events' },
   { method: 'GET', path: '/health', fn: 'query', kind: 'health' },
   // PostHog capture (an unmodified PostHog SDK pointed at tally)
   { method: 'POST', path: '/batch', fn: 'ingest', kind: 'posthog-batch' },

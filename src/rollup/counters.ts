@@ -3,10 +3,11 @@
  * deltas touched it, with every slot it gains in the same update:
  * - per user: the hour item (`n` = hour total, `m<minute>` = minutes) and the month item (`n` = month
  *   total, `d<day>` = days), from the user shards;
- * - across users: the same two shapes, from the totals shard (rows with `distinctId` `''`).
+ * - across users: the same two shapes, from the totals shard (rows with `distinctId` `''`), and the
+ *   project's events index (one item per month and event, so the events can be listed).
  */
 import type { Row } from '../aggregate/rows';
-import { counterKeys, dayAttr, guardAttr, minuteAttr, TOTALS_SHARD } from '../store/keys';
+import { counterKeys, dayAttr, eventSk, eventsPk, guardAttr, minuteAttr, TOTALS_SHARD } from '../store/keys';
 import type { CounterUpdate } from '../store/types';
 import { windowStart } from '../windows';
 
@@ -35,6 +36,7 @@ export function counterUpdates(rows: readonly Row[], shard: string, seq: number,
     if (totals) {
       add(counterKeys.totalHour(r.project, r.event, hour, r.dims), minuteAttr(minute), r.calls, ttl);
       add(counterKeys.totalMonth(r.project, r.event, month, r.dims), dayAttr(day), r.calls);
+      add({ pk: eventsPk(r.project), sk: eventSk(month, r.event) }, dayAttr(day), r.calls);
     } else {
       add(counterKeys.userHour(r.project, r.event, r.distinctId, hour, r.dims), minuteAttr(minute), r.calls, ttl);
       add(counterKeys.userMonth(r.project, r.event, r.distinctId, month, r.dims), dayAttr(day), r.calls);

@@ -15,6 +15,7 @@
  * | per user: days of a month, month total | `UM#<project>#<event>#<month ISO>#<bucket>` | `<distinct id>[#<dims>]` |
  * | all users: minutes of an hour, hour total | `TH#<project>#<event>` | `<hour ISO>[#<dims>]` |
  * | all users: days of a month, month total | `TM#<project>#<event>` | `<month ISO>[#<dims>]` |
+| the events of a project: each one's month total | `EV#<project>` | `<month ISO>#<event>` |
  *
  * `UM` partitions list every user of an event in a month: the breakdown ("calls per customer in
  * November") is a Query per bucket, never a scan. Shards: `0`…`n-1` hold per-user rows (by a hash
@@ -84,6 +85,10 @@ export const counterKeys = {
   totalHour: (project: string, event: string, hourStart: number, dims?: string) => ({ pk: `TH#${enc(project)}#${enc(event)}`, sk: withDims(iso(hourStart), dims) }),
   totalMonth: (project: string, event: string, monthStart: number, dims?: string) => ({ pk: `TM#${enc(project)}#${enc(event)}`, sk: withDims(iso(monthStart), dims) }),
 };
+
+/** The events of a project by month: one item per (month, event), its total across users and dimensions. */
+export const eventsPk = (project: string): string => `EV#${enc(project)}`;
+export const eventSk = (monthStart: number, event: string): string => `${iso(monthStart)}#${enc(event)}`;
 
 export const userHourPk = (project: string, event: string, distinctId: string): string => `UH#${enc(project)}#${enc(event)}#${enc(distinctId)}`;
 export const userMonthPk = (project: string, event: string, monthStart: number, bucket: number): string => `UM#${enc(project)}#${enc(event)}#${iso(monthStart)}#${bucket}`;

@@ -4,6 +4,7 @@
  */
 import { aggregateRecords, type AggregatorDeps } from '../../src/aggregate/aggregator';
 import { queryBreakdown, breakdownCsv } from '../../src/query/breakdown';
+import { queryEvents } from '../../src/query/events';
 import { queryUsage } from '../../src/query/query';
 import { runRollup, type RollupDeps } from '../../src/rollup/rollup';
 import { allShards, TOTALS_SHARD } from '../../src/store/keys';
@@ -137,8 +138,9 @@ describe('aggregator and roll-up (dynalite)', () => {
     const msgs = workload('w');
     for (let i = 0; i < msgs.length; i += 2) await aggregateRecords(msgs.slice(i, i + 2), s.agg); // 10 runs
     const r = await rollAll(s);
-    // Per user: 2 hour items? no — both minutes share an hour: 1 hour item + 1 month item per user; totals the same.
-    expect(r.counterWrites).toBe(5 * 2 + 2);
+    // Both minutes share an hour: per user, one hour item and one month item; across users the same two,
+    // and the project's events index.
+    expect(r.counterWrites).toBe(5 * 2 + 2 + 1);
     expect(r.units).toBeLessThanOrEqual(SHARDS + 1);
     expect(await s.total()).toBe(200);
   });
@@ -425,6 +427,21 @@ describe('queries', () => {
     const e = s.sink.unique().find((x) => x.event === 'api_call_batch' && x.distinctId === 'u0' && x.properties.route === '/small' && x.properties.status === '500');
     expect(e?.properties.calls).toBe(1);
     await expect(queryUsage(s.store, { event: 'api_call', 'dim.nope': 'x' }, s.agg)).rejects.toMatchObject({ details: [{ path: 'dim.nope' }] });
+  });
+
+  it('lists the events of a month with their calls, fresh and rolled up', async () => {
+    const s = await setup();
+    await aggregateRecords([message('extra', [['search', 'u', T0], ['search', 'u', T0], ['export#csv', 'v', T0]]), ...workload('ev')], s.agg);
+    const list = () => queryEvents(s.store, { from: '2026-11-01' }, s.clock.now).then((a) => a.events);
+    const want = [
+      { event: 'big_route', calls: 200 },
+      { event: 'search', calls: 2 },
+      { event: 'export#csv', calls: 1 },
+    ];
+    expect(await list()).toEqual(want);
+    await rollAll(s);
+    expect(await list()).toEqual(want);
+    expect((await queryEvents(s.store, { from: '2026-12-01', to: '2026-12-31' }, s.clock.now)).events).toEqual([]);
   });
 
   it('reads the totals shard state for totals and the user shard for one user', async () => {

@@ -167,7 +167,8 @@ describe('roll-up unit', () => {
     expect(month.ttl).toBeUndefined();
     expect(ups).toHaveLength(3); // two hours, one month
     const totals = counterUpdates(totalsOf(rows), TOTALS_SHARD, 4, { hourTtlDays: 14 });
-    expect(totals.map((u) => u.pk)).toEqual(['TH#default#api', 'TM#default#api', 'TH#default#api']);
+    expect(totals.map((u) => u.pk)).toEqual(['TH#default#api', 'TM#default#api', 'EV#default', 'TH#default#api']);
+    expect(totals.find((u) => u.pk === 'EV#default')).toMatchObject({ sk: '2026-11-01T00:00:00.000Z#api', add: { n: 9, d22: 9 } });
     expect(totals[0]!.guard).toBe('gt');
   });
 });
