@@ -27,6 +27,7 @@ import { DynamoUsageStore } from '../src/store/dynamo';
 import { startFront, type Front } from './apigw';
 import { ensureResources, startDynamo, startSqs, type Emulator } from './emulators';
 import { createLambdaContext, SqsPoller } from './poller';
+import { createUsagePage, RecentEvents, recordingSink, USAGE_PAGE_ROUTES } from './usage-page';
 
 export interface LocalStackOptions {
   port: number;
@@ -164,6 +165,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const dynamoApi = createDynamoApi(aws);
     started.push({ stop: async () => dynamoApi.destroy() });
     const store = new DynamoUsageStore(dynamoApi, { tableName: TABLE, concurrency: o.dynamoConcurrency });
+    const recent = new RecentEvents();
     const counting = { window: aggregationWindow(o.windowSeconds, o.graceSeconds), shards: o.shards, dimensions: o.dimensions };
 
     let sampling: IngestSampling | undefined;
@@ -210,7 +212,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     });
     const rollupJob = createRollupHandler({
       store,
-      sink: o.sink,
+      sink: recordingSink(o.sink, recent),
       ...counting,
       hourTtlDays: o.hourTtlDays,
       concurrency: o.dynamoConcurrency,
@@ -223,13 +225,21 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
     // route matches gets API Gateway's 404 without reaching a function.
     const routes = apiGatewayRoutes();
+    const page = createUsagePage({
+      apiKey: o.apiKey,
+      recent,
+      sampled: localPosthog ? () => localPosthog!.events as unknown as Array<Record<string, unknown>> : undefined,
+      sampledNote: !o.sampling ? 'sampling is off' : localPosthog ? '' : 'sampled events go to PostHog: see them there',
+    });
     const front: Front = await startFront({
       port: o.port,
-      routes: [...routes.keys()],
+      routes: [...routes.keys(), ...USAGE_PAGE_ROUTES],
       route: (event: APIGatewayProxyEventV2) =>
         routes.get(event.routeKey) === 'ingest'
           ? ingest(event, invocation('ingest'))
-          : query(event, invocation('query')),
+          : routes.has(event.routeKey)
+            ? query(event, invocation('query'))
+            : page(event),
     });
     started.push(front);
 

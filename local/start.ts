@@ -81,6 +81,7 @@ async function main(): Promise<void> {
 
   console.log(`
 tally is running at ${stack.url}
+  Usage page: ${stack.url}/#key=${apiKey}
   API key:   ${apiKey}   (${c.TALLY_API_KEY ? 'from TALLY_API_KEY' : `kept in ${keyFile}`})
   data:      ${dataDir}  (DynamoDB ${stack.dynamoEndpoint}, SQS ${stack.sqsEndpoint})
   PostHog:   ${c.POSTHOG_API_KEY ? c.POSTHOG_HOST : `not configured: batch events are printed and appended to ${jsonl}`}

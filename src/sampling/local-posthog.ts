@@ -40,12 +40,15 @@ export interface LocalCapturedEvent {
 
 export interface LocalPosthog {
   url: string;
-  /** Raw events received, in order. */
+  /** Raw events received, in order: the last {@link MAX_EVENTS_KEPT}. */
   readonly events: LocalCapturedEvent[];
   /** Requests per path. */
   readonly requests: Map<string, number>;
   stop(): Promise<void>;
 }
+
+/** Raw events kept in memory (the JSONL file, when set, has every one). */
+export const MAX_EVENTS_KEPT = 10_000;
 
 const CAPTURE = new Set(['/batch', '/capture', '/e', '/i/v0/e']);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -144,6 +147,8 @@ export async function startLocalPosthog(o: LocalPosthogOptions): Promise<LocalPo
       });
     }
     events.push(...got);
+    // Memory stays bounded however long `npm start` runs: the JSONL file keeps everything.
+    if (events.length > MAX_EVENTS_KEPT) events.splice(0, events.length - MAX_EVENTS_KEPT);
     if (o.capturedFile && got.length > 0) {
       const file = o.capturedFile;
       const lines = got.map((e) => JSON.stringify(e)).join('\n') + '\n';
