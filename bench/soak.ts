@@ -1,14 +1,16 @@
 /**
- * Benchmark 6: memory under sustained load. The local stack with `npm start`'s defaults (its data in a
- * directory, as `npm start` keeps it) takes single-event requests paced at 1,500/s for 10 minutes; its
- * resident set size is sampled every 10 s, then once more after a minute idle. It holds steady when
- * the second five minutes add little to the first (no state grows with the length of the load).
+ * Benchmark 6: memory under sustained load. `npm start` itself — its own entry point, its defaults (data
+ * in a directory, batch events printed and appended to a JSONL file, sampling on against the local flag
+ * file) — takes single-event requests paced at 1,500/s for 10 minutes; its resident set size (from
+ * /proc) is sampled every 10 s, then once more after a minute idle. It holds steady when the second
+ * five minutes add little to the first: no state grows with the length of the load.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { storedTotal } from './e2e';
-import { progress, round, sleep, spawnTs, traffic } from './lib';
+import { progress, REPO, round, sleep, traffic } from './lib';
 import { runLoad } from './loadgen';
 
 export interface SoakRow {
@@ -28,28 +30,48 @@ export interface SoakRow {
   growthSecondHalfPercent: number;
 }
 
+/** Resident set size of a process, MB (Linux /proc). */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? round(Number(m[1]) / 1024, 0) : 0;
+}
+
 export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
   const rate = o.quick ? 200 : 1500;
   const durationMs = o.quick ? 5000 : 10 * 60_000;
   const everyMs = o.quick ? 1000 : 10_000;
   const idleMs = o.quick ? 1000 : 60_000;
-  const ph = spawnTs('bench/servers.ts', ['--posthog'], { label: 'posthog' });
   const dir = mkdtempSync(join(tmpdir(), 'tally-soak-'));
-  const { endpoint: posthogUrl } = await ph.waitFor<{ endpoint: string }>((m) => m.ready === true);
-  const stack = spawnTs('bench/stack-worker.ts', ['--posthog', posthogUrl, '--data-dir', dir], { label: 'stack', quiet: !process.env.TALLY_BENCH_VERBOSE });
+  // `npm start` is `node scripts/run.mjs local/start.ts`: run exactly that, on a free port and a fresh data directory.
+  const proc = spawn(process.execPath, ['scripts/run.mjs', 'local/start.ts'], {
+    cwd: REPO,
+    env: { ...process.env, PORT: '0', TALLY_DATA_DIR: dir, POSTHOG_API_KEY: '', POWERTOOLS_LOG_LEVEL: 'WARN' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const verbose = Boolean(process.env.TALLY_BENCH_VERBOSE);
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    if (out.length < 8192) out += d.toString();
+    if (verbose) process.stderr.write(`  [npm start] ${d}`);
+  });
+  proc.stderr.on('data', (d: Buffer) => verbose && process.stderr.write(`  [npm start] ${d}`));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   try {
-    const { url, apiKey } = await stack.waitFor<{ url: string; apiKey: string }>((m) => m.ready === true, 60_000);
-    const rss = async () => round((await stack.call<{ rss: number }>('mem')).rss / 1024 / 1024, 0);
+    const deadline = Date.now() + 60_000;
+    while (!/tally is running at (\S+)/.test(out) && Date.now() < deadline) await sleep(100);
+    const url = /tally is running at (\S+)/.exec(out)?.[1];
+    if (!url) throw new Error(`npm start did not start: ${out}`);
+    const apiKey = readFileSync(join(dir, 'local-api-key'), 'utf8').trim();
+    const rss = () => rssMb(proc.pid!);
     const t = traffic(41, 2000);
     const pool = Array.from({ length: 2000 }, () => JSON.stringify(t.native('soak_call')));
-    const samples: Array<[number, number]> = [[0, await rss()]];
-    progress(`soak: ${rate} single-event requests/s for ${durationMs / 1000} s against npm start's defaults, RSS every ${everyMs / 1000} s…`);
+    const samples: Array<[number, number]> = [[0, rss()]];
+    progress(`soak: ${rate} single-event requests/s for ${durationMs / 1000} s against npm start (its defaults), RSS every ${everyMs / 1000} s…`);
     const t0 = Date.now();
     const sampler = setInterval(() => {
-      void rss().then((mb) => {
-        samples.push([round((Date.now() - t0) / 1000, 0), mb]);
-        if (!o.quick && samples.length % 6 === 1) progress(`soak: ${round((Date.now() - t0) / 60_000, 1)} min, RSS ${mb} MB`);
-      });
+      const mb = rss();
+      samples.push([round((Date.now() - t0) / 1000, 0), mb]);
+      if (!o.quick && samples.length % 6 === 1) progress(`soak: ${round((Date.now() - t0) / 60_000, 1)} min, RSS ${mb} MB`);
     }, everyMs);
     const load = await runLoad({
       url,
@@ -61,11 +83,17 @@ export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
       durationMs,
     });
     clearInterval(sampler);
-    const rssEnd = await rss();
-    await stack.call('settle', { timeoutMs: 300_000 }, 320_000);
-    const stored = await storedTotal(url, apiKey, 'soak_call');
+    const rssEnd = rss();
+    // Counted means queryable: wait until the total stops moving (the queue drained).
+    let stored = -1;
+    for (let i = 0; i < 600; i++) {
+      const n = await storedTotal(url, apiKey, 'soak_call');
+      if (n === stored && n >= load.ok) break;
+      stored = n;
+      await sleep(1000);
+    }
     await sleep(idleMs);
-    const rssIdle = await rss();
+    const rssIdle = rss();
     const half = samples.reduce((best, s) => (Math.abs(s[0] * 1000 - durationMs / 2) < Math.abs(best[0] * 1000 - durationMs / 2) ? s : best), samples[0]!);
     const row: SoakRow = {
       rate,
@@ -77,15 +105,17 @@ export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
       rssStartMb: samples[0]![1],
       rssHalfMb: half[1],
       rssEndMb: rssEnd,
-      rssMaxMb: Math.max(rssEnd, ...samples.map((s) => s[1])),
+      rssMaxMb: Math.max(rssEnd, ...samples.map((x) => x[1])),
       rssIdleMb: rssIdle,
       growthSecondHalfPercent: round((100 * (rssEnd - half[1])) / Math.max(1, half[1]), 1),
     };
     progress(`soak: ${row.requests} requests (${row.failed} failed, lost ${row.lost}); RSS ${row.rssStartMb} → ${row.rssHalfMb} (half) → ${row.rssEndMb} MB (end), max ${row.rssMaxMb}, idle ${row.rssIdleMb}; second half ${row.growthSecondHalfPercent} %`);
     return row;
   } finally {
-    await stack.stop(30_000);
-    await ph.stop();
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(t);
     rmSync(dir, { recursive: true, force: true });
   }
 }

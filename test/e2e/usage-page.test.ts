@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The usage page of `npm start`, in a real browser: headless Chromium (Debian's package, driven by
  * playwright-core) loads it against a running local stack; the numbers it shows must equal the query
