@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The usage page of `npm start`, in a real browser: headless Chromium (Debian's package, driven by
  * playwright-core) loads it against a running local stack; the numbers it shows must equal the query
@@ -14,6 +13,10 @@ import { startLocalStack, type LocalStack } from '../../local/stack';
 import { PrintSink } from '../../src/sink/print';
 
 jest.setTimeout(120_000);
+
+// The callbacks given to page.waitForFunction run in the browser; the project's types have no DOM.
+declare const document: { querySelector(s: string): { textContent: string | null } | null; querySelectorAll(s: string): { length: number } };
+declare const location: { hash: string };
 
 const CHROMIUM = process.env.TALLY_CHROMIUM ?? '/usr/bin/chromium';
 const KEY = 'tally_page_key_0123456789';
