@@ -44,7 +44,7 @@ export interface RollupDeps {
   dimensions: readonly string[];
   /** Days minute and hour resolution are kept. */
   hourTtlDays: number;
-  /** Lease holder id; default a new one per process. */
+  /** Lease holder id; default a new one per pass (two passes never share a lease, even in one process). */
   owner?: string;
   leaseMs?: number;
   /** Parallel DynamoDB requests per shard, and shards rolled at once. */
@@ -71,8 +71,6 @@ export const rollupDefaults = {
   outboxLimit: 20,
   reserveMs: 2000,
 };
-
-const processOwner = uuidv7();
 
 export interface RollupReport extends DeliveryReport {
   /** Units applied, calls they added, counter items written (and skipped as already written). */
@@ -115,9 +113,10 @@ export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[
   const timeLeft = (): number => Math.min(remainingMs(), stopAt - Date.now());
   const rep = emptyReport();
   const shards = o.shards ?? allShards(d.shards);
+  const pass = { ...d, owner: d.owner ?? uuidv7() };
   await mapLimit(shards, d.shardConcurrency, async (shard) => {
     try {
-      add(rep, await rollShard(shard, d, now, timeLeft, o.deliver ?? true));
+      add(rep, await rollShard(shard, pass, now, timeLeft, o.deliver ?? true));
     } catch (err) {
       d.log?.('error', 'roll-up of a shard failed; the next pass resumes it', { shard, error: String(err) });
     }
@@ -125,8 +124,8 @@ export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[
   return rep;
 }
 
-async function rollShard(shard: string, d: RollupDeps & typeof rollupDefaults, now: () => number, timeLeft: () => number, deliver: boolean): Promise<Partial<RollupReport>> {
-  const owner = d.owner ?? processOwner;
+async function rollShard(shard: string, d: RollupDeps & typeof rollupDefaults & { owner: string }, now: () => number, timeLeft: () => number, deliver: boolean): Promise<Partial<RollupReport>> {
+  const owner = d.owner;
   const rep = emptyReport();
   let st: ShardState | undefined = await d.store.acquire(shard, owner, now(), d.leaseMs);
   if (!st) return { busy: 1 };
