@@ -15,7 +15,7 @@ export interface FieldProblem {
 /** The metric an error code is counted in (names in src/observability.ts); `reason` adds the code as a dimension. */
 export interface ErrorCodeSpec {
   readonly status: number;
-  readonly metric?: 'RequestsRejected' | 'QueueSendFailures' | 'FlagProxyFailures' | 'BodiesAlteredInTransit';
+  readonly metric?: 'RequestsRejected' | 'QueueSendFailures' | 'FlagProxyFailures' | 'BodiesAlteredInTransit' | 'AuthUnavailable';
   /** Counted with the dimension `reason` = the code. */
   readonly byReason?: boolean;
 }
@@ -26,8 +26,18 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, metric: 'RequestsRejected', byReason: true },
   /** A gzip body that API Gateway delivered as text, which lost bytes on the way: the client must change a setting. */
   body_altered_in_transit: { status: 400, metric: 'BodiesAlteredInTransit' },
-  /** No key, or a key tally does not know. */
+  /** No key, or a key tally does not know (or revoked, or past its rotation's grace). */
   unauthorized: { status: 401, metric: 'RequestsRejected', byReason: true },
+  /** A client token past its expiry: the client asks its server for a new one. */
+  token_expired: { status: 401, metric: 'RequestsRejected', byReason: true },
+  /** A valid key without the scope the route needs, a token used for another distinct id, or an origin the project does not allow. */
+  forbidden: { status: 403, metric: 'RequestsRejected', byReason: true },
+  /** The project's rate limit: retry after `Retry-After` seconds; nothing of the request was queued. */
+  rate_limited: { status: 429, metric: 'RequestsRejected', byReason: true },
+  /** The project's monthly quota is used up; nothing of the request was queued. */
+  quota_exceeded: { status: 429, metric: 'RequestsRejected', byReason: true },
+  /** The key store could not be reached and the key is not cached: retry (never a silent 2xx). */
+  auth_unavailable: { status: 503, metric: 'AuthUnavailable' },
   /** No such route (deeper than a declared path, or a method the path does not serve). */
   not_found: { status: 404, metric: 'RequestsRejected', byReason: true },
   /** The body, received or decompressed, is larger than the route accepts. */
@@ -77,6 +87,20 @@ export class BadRequestError extends HttpError {
 export class UnauthorizedError extends HttpError {
   constructor(message = 'missing or unknown API key') {
     super('unauthorized', message, undefined, { 'www-authenticate': 'Bearer' });
+  }
+}
+
+/** 403: authenticated, but not allowed this. */
+export class ForbiddenError extends HttpError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
+/** 429: a project limit; `retryAfterSeconds` for the rate limit. */
+export class LimitError extends HttpError {
+  constructor(code: 'rate_limited' | 'quota_exceeded', message: string, retryAfterSeconds?: number) {
+    super(code, message, undefined, retryAfterSeconds !== undefined ? { 'retry-after': String(retryAfterSeconds) } : undefined);
   }
 }
 

@@ -35,6 +35,8 @@ export const METRICS = {
    * `body_altered_in_transit`, naming the client setting to change; docs/DEPLOY.md).
    */
   BodiesAlteredInTransit: 'BodiesAlteredInTransit',
+  /** ingest, query: requests answered 503 because the key store could not be reached for a key not cached. */
+  AuthUnavailable: 'AuthUnavailable',
   /** aggregator: SQS messages counted for the first time. */
   MessagesCounted: 'MessagesCounted',
   /** aggregator: redelivered messages recognised as already counted. */
