@@ -79,6 +79,8 @@ async function main(): Promise<void> {
     },
   });
 
+  // Where this instance is, for the CLI (npm run tally) and other tools of this checkout.
+  writeFileSync(join(dataDir, 'stack.json'), `${JSON.stringify({ pid: process.pid, url: stack.url, dynamoEndpoint: stack.dynamoEndpoint, tableName: stack.tableName, region: 'us-east-1' }, null, 2)}\n`);
   console.log(`
 tally is running at ${stack.url}
   Usage page: ${stack.url}/#key=${apiKey}
