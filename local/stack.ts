@@ -21,6 +21,7 @@ import { createSampling, type IngestSampling } from '../src/sampling';
 import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
 import type { PersonPropertyMapping } from '../src/sampling/person';
 import { DynamoUsageStore } from '../src/store/dynamo';
+import { INGEST, QUERY } from '../lib/sizing';
 import { startFront, type Front } from './apigw';
 import { ensureResources, startDynamo, startSqs, type Emulator } from './emulators';
 import { createLambdaContext, SqsPoller } from './poller';
@@ -179,18 +180,18 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const aggregator = createAggregatorHandler({ ...core, onReport: o.onReport, log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`) });
     const outbox = createOutboxHandler(core);
 
-    const context = createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region });
     // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
     // route matches gets API Gateway's 404 without reaching a function.
     const routes = apiGatewayRoutes();
+    // A context per invocation, with the functions' timeouts: each invocation's deadline bounds its SQS,
+    // DynamoDB and PostHog calls, as in Lambda.
     const front: Front = await startFront({
       port: o.port,
       routes: [...routes.keys()],
       route: (event: APIGatewayProxyEventV2) =>
         routes.get(event.routeKey) === 'ingest'
-          ? // A context per invocation: ingest bounds the raw capture by the invocation's remaining time.
-            ingest(event, sampling ? createLambdaContext({ functionName: 'ingest', timeoutMs: 10_000, region: o.region }) : context)
-          : query(event, context),
+          ? ingest(event, createLambdaContext({ functionName: 'ingest', timeoutMs: INGEST.timeoutSeconds * 1000, region: o.region }))
+          : query(event, createLambdaContext({ functionName: 'query', timeoutMs: QUERY.timeoutSeconds * 1000, region: o.region })),
     });
     started.push(front);
 
