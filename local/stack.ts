@@ -18,11 +18,11 @@ import { createDynamoApi } from '../src/runtime/store';
 import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
 import { createSampling, type IngestSampling } from '../src/sampling';
-import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
 import type { PersonPropertyMapping } from '../src/sampling/person';
 import { DynamoUsageStore } from '../src/store/dynamo';
 import { INGEST, QUERY } from '../lib/sizing';
 import { startFront, type Front } from './apigw';
+import { startPosthogStandin, type PosthogStandin } from './posthog-standin';
 import { ensureResources, startDynamo, startSqs, type Emulator } from './emulators';
 import { createLambdaContext, SqsPoller } from './poller';
 
@@ -100,8 +100,8 @@ export interface LocalStack {
   poller: SqsPoller;
   /** The ingest function's sampling, when configured. */
   sampling?: IngestSampling;
-  /** The local PostHog endpoint, when sampling runs without PostHog keys. */
-  localPosthog?: LocalPosthog;
+  /** The PostHog stand-in (local/posthog-standin.ts), when sampling runs without PostHog keys. */
+  localPosthog?: PosthogStandin;
   /** Runs the outbox job now. */
   drainOutbox(): ReturnType<ReturnType<typeof createOutboxHandler>>;
   /** Waits until the queue is empty and nothing is in flight. */
@@ -145,13 +145,13 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
 
     let sampling: IngestSampling | undefined;
     let flags: Parameters<typeof createIngestHandler>[0]['flags'];
-    let localPosthog: LocalPosthog | undefined;
+    let localPosthog: PosthogStandin | undefined;
     if (o.sampling) {
       const so = o.sampling;
       let posthog = so.posthog;
       if (!posthog) {
         if (!so.flagsFile) throw new Error('sampling without PostHog needs a flag definitions file (flagsFile)');
-        localPosthog = await startLocalPosthog({ flagsFile: so.flagsFile, capturedFile: so.capturedFile });
+        localPosthog = await startPosthogStandin({ flagDefinitionsFile: so.flagsFile, capturedFile: so.capturedFile });
         started.push(localPosthog);
         posthog = { host: localPosthog.url, projectKey: 'phc_local', personalKey: 'phx_local' };
       }
