@@ -12,6 +12,8 @@ import { createIngestHandler } from '../functions/ingest/handler';
 import { createOutboxHandler } from '../functions/outbox/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
+import { allRoutes } from '../src/http/all-routes';
+import { originAllowList } from '../src/http/cors';
 import { apiGatewayRoutes } from '../src/http/route-table';
 import { createSqsClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
@@ -55,6 +57,16 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   /** Sampling with a PostHog feature flag in ingest (docs/SAMPLING.md). Unset: off, and the flag routes answer 503. */
   sampling?: LocalSamplingOptions;
+  /**
+   * The front door to play: `http-api` routes by the route table's API Gateway route keys (a path no route
+   * declares is API Gateway's 404); `function-url` sends every request to ingest, which serves every route
+   * (src/http/all-routes.ts), as the Function URL does.
+   */
+  frontDoor?: 'http-api' | 'function-url';
+  /** Browser origins allowed to call (src/http/cors.ts); preflights are answered for them. Default: none. */
+  corsOrigins?: readonly string[];
+  /** Oldest event time accepted, in days (`TALLY_MAX_EVENT_AGE_DAYS`). */
+  maxEventAgeDays?: number;
 }
 
 /**
@@ -175,24 +187,33 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
 
     const queue = createEventQueue({ ...aws, TALLY_QUEUE_URL: res.queueUrl });
     started.push({ stop: async () => queue.destroy() });
-    const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags });
-    const query = createQueryHandler({ store, apiKeys: [o.apiKey] });
+    const cors = o.corsOrigins?.length ? originAllowList(o.corsOrigins) : undefined;
+    const limits = o.maxEventAgeDays !== undefined ? { maxEventAgeMs: o.maxEventAgeDays * 86_400_000 } : undefined;
+    const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags, cors, limits });
+    const query = createQueryHandler({ store, apiKeys: [o.apiKey], cors });
     const aggregator = createAggregatorHandler({ ...core, onReport: o.onReport, log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`) });
     const outbox = createOutboxHandler(core);
 
-    // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
-    // route matches gets API Gateway's 404 without reaching a function.
-    const routes = apiGatewayRoutes();
     // A context per invocation, with the functions' timeouts: each invocation's deadline bounds its SQS,
     // DynamoDB and PostHog calls, as in Lambda.
-    const front: Front = await startFront({
-      port: o.port,
-      routes: [...routes.keys()],
-      route: (event: APIGatewayProxyEventV2) =>
-        routes.get(event.routeKey) === 'ingest'
-          ? ingest(event, createLambdaContext({ functionName: 'ingest', timeoutMs: INGEST.timeoutSeconds * 1000, region: o.region }))
-          : query(event, createLambdaContext({ functionName: 'query', timeoutMs: QUERY.timeoutSeconds * 1000, region: o.region })),
-    });
+    const ingestContext = () => createLambdaContext({ functionName: 'ingest', timeoutMs: INGEST.timeoutSeconds * 1000, region: o.region });
+    const queryContext = () => createLambdaContext({ functionName: 'query', timeoutMs: QUERY.timeoutSeconds * 1000, region: o.region });
+    let front: Front;
+    if (o.frontDoor === 'function-url') {
+      const all = allRoutes({ ingest, query: () => query });
+      front = await startFront({ port: o.port, route: (event: APIGatewayProxyEventV2) => all(event, ingestContext()) });
+    } else {
+      // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
+      // route matches gets API Gateway's 404 without reaching a function. With CORS origins, API Gateway
+      // answers every preflight: here ingest's CORS middleware does.
+      const routes = apiGatewayRoutes();
+      if (cors) routes.set('OPTIONS /{proxy+}', 'ingest');
+      front = await startFront({
+        port: o.port,
+        routes: [...routes.keys()],
+        route: (event: APIGatewayProxyEventV2) => (routes.get(event.routeKey) === 'ingest' ? ingest(event, ingestContext()) : query(event, queryContext())),
+      });
+    }
     started.push(front);
 
     const poller = new SqsPoller({

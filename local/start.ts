@@ -62,6 +62,9 @@ async function main(): Promise<void> {
     sink,
     batchSize: c.TALLY_BATCH_SIZE,
     batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
+    frontDoor: c.TALLY_FRONT_DOOR,
+    corsOrigins: c.TALLY_CORS_ORIGINS,
+    maxEventAgeDays: c.TALLY_MAX_EVENT_AGE_DAYS,
     log: (line) => console.error(line),
     onReport: (r) => {
       if (r.counted + r.duplicates + r.failures.length > 0) {

@@ -1,5 +1,6 @@
-/** Lambda entry point: ingest (API Gateway HTTP API or Function URL, payload v2). */
+/** Lambda entry point: ingest (API Gateway HTTP API, payload v2; or every route, behind a Function URL). */
 import { loadIngestConfig } from '../../src/config';
+import { allRoutes } from '../../src/http/all-routes';
 import { originAllowList } from '../../src/http/cors';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
 import { createEventQueue } from '../../src/runtime/queue';
@@ -20,7 +21,7 @@ export const handler = lazy(
   async () => {
     const c = loadIngestConfig();
     const sampling = await createSampling(c, (level, message, extra) => logger[level](message, extra ?? {}));
-    return createIngestHandler({
+    const ingest = createIngestHandler({
       queue: createEventQueue(c),
       apiKeys: c.TALLY_API_KEYS,
       logger,
@@ -30,6 +31,9 @@ export const handler = lazy(
       limits: { maxEventAgeMs: c.TALLY_MAX_EVENT_AGE_DAYS * 86_400_000 },
       flags: c.POSTHOG_API_KEY ? { host: c.POSTHOG_HOST, projectKey: c.POSTHOG_API_KEY, timeoutMs: c.TALLY_FLAGS_PROXY_TIMEOUT_MS } : undefined,
     });
+    // Behind a Function URL, ingest is the only function clients reach: it serves the query routes too,
+    // with the query function's code, loaded on the first query.
+    return c.TALLY_FRONT_DOOR === 'function-url' ? allRoutes({ ingest, query: async () => (await import('../query/index')).handler }) : ingest;
   },
   { optionalSecrets: OPTIONAL_SECRETS, log: (message, error) => logger.error(message, { error: String(error) }) },
 );
