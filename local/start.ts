@@ -84,6 +84,7 @@ Try it:
   curl -s -X POST ${stack.url}/v1/usage -H 'authorization: Bearer ${apiKey}' \\
     -H 'content-type: application/json' -d '{"distinctId":"user-1","event":"big_route"}'
   curl -s '${stack.url}/v1/usage?event=big_route&granularity=minute' -H 'authorization: Bearer ${apiKey}'
+  npm run smoke -- --url ${stack.url} --key ${apiKey}      (what docs/DEPLOY.md runs after a deploy)
 `);
 
   let stopping = false;

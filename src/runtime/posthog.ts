@@ -19,6 +19,17 @@ export function createPostHogSink(c: AggregatorConfig): PostHogSink | undefined 
   });
 }
 
+/**
+ * A sink for when the PostHog key is not available (yet): every send fails, so batch events stay in the
+ * outbox and go out once the key resolves (functions/lazy.ts retries an optional secret and rebuilds the
+ * handler). Counting never waits for PostHog's secret.
+ */
+export const unavailablePostHogSink: PostHogSink = {
+  send: async (events) => {
+    if (events.length > 0) throw new Error('POSTHOG_API_KEY is not available (yet): the events stay in the outbox');
+  },
+};
+
 /** What the aggregator and the outbox share in AWS: the store, the PostHog sink (required) and the stale period. */
 export function createAggregatorCore(c: AggregatorConfig): { store: DynamoUsageStore; sink: PostHogSink; staleMs: number; concurrency: number } {
   const sink = createPostHogSink(c);
