@@ -5,7 +5,7 @@
  *
  * Definitions: the recorded posthog-node fixture (test/fixtures/posthog-node-5.70), else
  * local/flags-definitions.json (same flag): 100% where firstRouteCalled is /big/1, else 10%. They are
- * served by the local PostHog endpoint over loopback, so the sampler runs exactly as in ingest; nothing
+ * served by the PostHog stand-in (local/posthog-standin.ts) over loopback, so the sampler runs exactly as in ingest; nothing
  * below the measured loops touches the network.
  *
  * Rows (CPU µs = user + system from process.cpuUsage over warm loops):
@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { PostHog } from 'posthog-node';
 import { posthogBucket } from '../src/sampling/bucket';
 import { CompiledFlag, planFlag, type FlagDefinitions } from '../src/sampling/flag';
-import { startLocalPosthog } from '../src/sampling/local-posthog';
+import { startPosthogStandin } from '../local/posthog-standin';
 import { PostHogSampler } from '../src/sampling/posthog';
 import type { QueuedEvent } from '../src/types';
 
@@ -81,7 +81,7 @@ export async function benchFlags(opts: { iterations?: number; log?: (line: strin
   const dir = mkdtempSync(join(tmpdir(), 'tally-bench-flags-'));
   const file = join(dir, 'flags.json');
   writeFileSync(file, JSON.stringify(defs));
-  const local = await startLocalPosthog({ flagsFile: file });
+  const local = await startPosthogStandin({ flagDefinitionsFile: file });
   const sampler = new PostHogSampler({
     projectKey: 'phc_bench',
     personalKey: 'phx_bench',

@@ -69,6 +69,31 @@ const schema = z
     logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
     /** Days minute and hour resolution is kept (DynamoDB TTL on hour items); days and months are kept. */
     minuteTtlDays: int(1, 3650).default(14),
+    /**
+     * How clients reach ingest and query: `http-api`, an API Gateway HTTP API (stage throttling, optional
+     * access logs, $1.00 per million requests), or `function-url`, a Lambda Function URL on the ingest
+     * function, which then serves every route (no charge beyond Lambda; throttled only by
+     * `ingestReservedConcurrency`). docs/DEPLOY.md compares them.
+     */
+    frontDoor: z.enum(['http-api', 'function-url']).default('http-api'),
+    /**
+     * Concurrency reserved for (and capping) the ingest function: the Function URL front door's throttle.
+     * A reservation must leave 10 unreserved in the account, so it is refused unless `lambdaConcurrencyQuota`
+     * says the account has room. Unset: no reservation (and no throttle besides the account's).
+     */
+    ingestReservedConcurrency: int(1, 100_000).optional(),
+    /**
+     * The account's Lambda concurrency quota in this Region (`aws lambda get-account-settings`:
+     * AccountLimit.ConcurrentExecutions). Default 10, what a new account may have: any reservation then fails.
+     */
+    lambdaConcurrencyQuota: int(10, 1_000_000).default(10),
+    /** Browser origins allowed to call the API (CORS), comma-separated, or `*`. Unset: none. */
+    corsOrigins: z
+      .string()
+      .refine((s) => s.split(',').map((o) => o.trim()).filter(Boolean).every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'comma-separated scheme://host[:port] origins, or *')
+      .optional(),
+    /** API Gateway access logs (one JSON line per request, ~450 bytes: $0.22 per million requests). */
+    accessLogs: z.enum(['off', 'on']).default('off'),
     /** Alarm: age in seconds of the oldest queued message. */
     queueAgeAlarmSeconds: int(60, 1_209_600).default(600),
     /** Alarm: ingest p99 duration in milliseconds. */
@@ -105,7 +130,26 @@ const schema = z
     if (c.batchSize > 10 && c.batchWindowSeconds < 1) {
       ctx.addIssue({ code: 'custom', path: ['batchWindowSeconds'], message: 'must be at least 1 when batchSize is above 10 (SQS event source rule)' });
     }
+    if (c.ingestReservedConcurrency !== undefined && c.lambdaConcurrencyQuota - c.ingestReservedConcurrency < MIN_UNRESERVED_CONCURRENCY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ingestReservedConcurrency'],
+        message:
+          `reserving ${c.ingestReservedConcurrency} would leave ${c.lambdaConcurrencyQuota - c.ingestReservedConcurrency} of the account's ${c.lambdaConcurrencyQuota} unreserved; ` +
+          `Lambda keeps at least ${MIN_UNRESERVED_CONCURRENCY} and fails the deploy otherwise. Check the quota (aws lambda get-account-settings), ` +
+          `raise it in Service Quotas if needed, and pass it as lambdaConcurrencyQuota`,
+      });
+    }
+    if (c.accessLogs === 'on' && c.frontDoor === 'function-url') {
+      ctx.addIssue({ code: 'custom', path: ['accessLogs'], message: 'access logs are an API Gateway feature: frontDoor=function-url has none' });
+    }
   });
+
+/** Lambda refuses a reservation that leaves fewer than this unreserved in the account. */
+export const MIN_UNRESERVED_CONCURRENCY = 10;
+
+/** The CORS origins of a config, as a list (empty: none allowed). */
+export const corsOriginsOf = (c: Pick<TallyConfig, 'corsOrigins'>): string[] => (c.corsOrigins ?? '').split(',').map((o) => o.trim()).filter(Boolean);
 
 export type TallyConfig = Omit<z.infer<typeof schema>, 'posthogSecretName'> & {
   /** Always set: defaults to tally/<stage>/posthog-api-key. */

@@ -1,8 +1,17 @@
 /**
- * Ingest API: the HTTP API in front of the ingest function (tally's own route and PostHog-compatible
- * capture routes) and the query function, with stage throttling and JSON access logs.
+ * Ingest API: the front door clients reach and the two functions behind it, ingest (tally's own route,
+ * PostHog-compatible capture routes, the flag routes) and query. Two front doors, same routes and behaviour
+ * (`frontDoor`, docs/DEPLOY.md compares them):
+ *
+ * - `http-api` (default): an API Gateway HTTP API with the routes of src/http/route-table.ts, stage
+ *   throttling, CORS preflights answered by API Gateway, JSON access logs when `accessLogs=on`.
+ * - `function-url`: a Lambda Function URL on the ingest function, which then also serves the query routes
+ *   (src/http/route-table.ts decides, in functions/ingest/index.ts); throttled only by
+ *   `ingestReservedConcurrency`, CORS answered by the function's own middleware.
  */
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -11,7 +20,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { TallyConfig } from './config';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '../src/http/cors';
+import { corsOriginsOf, type TallyConfig } from './config';
 import { FLAG_PROXY_TIMEOUT_MS, INGEST, MAX_MESSAGE_BYTES, QUERY, SAMPLING_POLL_SECONDS } from './sizing';
 import { countingEnv } from './pipeline';
 import { TABLE_READ_ACTIONS } from './storage';
@@ -62,26 +72,52 @@ export interface IngestApiProps {
   readonly entries?: { ingest?: string; query?: string };
 }
 
+/** What the monitoring watches of the front door, whichever it is. */
+export interface FrontDoorMetrics {
+  requests: cw.IMetric;
+  clientErrors: cw.IMetric;
+  serverErrors: cw.IMetric;
+  latency(statistic: string): cw.IMetric;
+  /** Time spent in the function, as the front door sees it (HTTP API only). */
+  integrationLatency?(statistic: string): cw.IMetric;
+}
+
 export class IngestApi extends Construct {
-  readonly api: apigw.HttpApi;
-  readonly stage: apigw.HttpStage;
-  readonly accessLogs: logs.LogGroup;
+  /** The HTTP API (`frontDoor=http-api`). */
+  readonly api?: apigw.HttpApi;
+  readonly stage?: apigw.HttpStage;
+  /** Access logs (`accessLogs=on`). */
+  readonly accessLogs?: logs.LogGroup;
+  /** The ingest function's URL (`frontDoor=function-url`). */
+  readonly functionUrl?: lambda.FunctionUrl;
   readonly ingest: TallyFunction;
-  readonly query: TallyFunction;
+  /** The query function (`frontDoor=http-api`; with a Function URL, ingest serves the query routes). */
+  readonly query?: TallyFunction;
+  /** Base URL of the front door (ends in "/"). */
+  readonly url: string;
+  readonly metrics: FrontDoorMetrics;
 
   constructor(scope: Construct, id: string, props: IngestApiProps) {
     super(scope, id);
     const { config } = props;
+    const cors = corsOriginsOf(config);
+    const functionUrl = config.frontDoor === 'function-url';
 
     this.ingest = new TallyFunction(this, 'Ingest', {
       name: 'ingest',
       sizing: INGEST,
       config,
-      description: 'tally: validates usage and PostHog capture requests and queues them',
+      description: functionUrl
+        ? 'tally: validates usage and PostHog capture requests and queues them; answers usage queries (Function URL front door)'
+        : 'tally: validates usage and PostHog capture requests and queues them',
       environment: {
         TALLY_QUEUE_URL: props.queue.queueUrl,
         TALLY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
+        ...(cors.length ? { TALLY_CORS_ORIGINS: cors.join(',') } : {}),
+        ...(functionUrl ? { TALLY_FRONT_DOOR: 'function-url', TALLY_TABLE_NAME: props.table.tableName } : {}),
       },
+      // Only with a quota that leaves 10 unreserved (lib/config.ts checks): the Function URL's throttle.
+      reservedConcurrentExecutions: config.ingestReservedConcurrency,
       entry: props.entries?.ingest,
     });
     // sqs:SendMessage also covers SendMessageBatch; ingest needs nothing else from the queue.
@@ -89,56 +125,113 @@ export class IngestApi extends Construct {
     this.ingest.useSecret('TALLY_API_KEYS', props.apiKeysSecret);
     if (config.samplingSecretName) this.enableSampling(config, props.posthogSecret);
 
-    this.query = new TallyFunction(this, 'Query', {
+    if (functionUrl) {
+      // The query routes run in ingest: it reads the counters as the query function would.
+      this.ingest.allow('ReadCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
+      // Public, like the HTTP API: the function authenticates every route but /health (tally keys,
+      // PostHog project tokens in bodies). CORS is answered by the function (src/http/cors.ts), so the URL
+      // configures none and no header is set twice.
+      this.functionUrl = this.ingest.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE, invokeMode: lambda.InvokeMode.BUFFERED });
+      this.url = this.functionUrl.url;
+      if (config.ingestReservedConcurrency === undefined) {
+        Annotations.of(this).addWarningV2(
+          'tally:UnthrottledFunctionUrl',
+          'frontDoor=function-url without ingestReservedConcurrency: ingest is throttled only by the account concurrency quota (docs/DEPLOY.md, "Front door")',
+        );
+      }
+      const fn = this.ingest.fn;
+      const urlMetric = (metricName: string, statistic: string) => fn.metric(metricName, { statistic, period: Duration.minutes(5) });
+      this.metrics = {
+        requests: urlMetric('UrlRequestCount', 'Sum'),
+        clientErrors: urlMetric('Url4xxCount', 'Sum'),
+        serverErrors: urlMetric('Url5xxCount', 'Sum'),
+        latency: (statistic) => urlMetric('UrlRequestLatency', statistic),
+      };
+      return;
+    }
+
+    const query = new TallyFunction(this, 'Query', {
       name: 'query',
       sizing: QUERY,
       config,
       description: 'tally: answers usage queries from DynamoDB',
-      environment: { TALLY_TABLE_NAME: props.table.tableName, ...countingEnv(config) },
+      environment: { TALLY_TABLE_NAME: props.table.tableName, ...countingEnv(config), ...(cors.length ? { TALLY_CORS_ORIGINS: cors.join(',') } : {}) },
       entry: props.entries?.query,
     });
-    this.query.allow('ReadCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
-    this.query.useSecret('TALLY_API_KEYS', props.apiKeysSecret);
+    query.allow('ReadCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
+    query.useSecret('TALLY_API_KEYS', props.apiKeysSecret);
+    this.query = query;
 
-    this.api = new apigw.HttpApi(this, 'Api', {
+    const api = new apigw.HttpApi(this, 'Api', {
       apiName: `tally-${config.stage}`,
       description: `tally ${config.stage}: usage ingest and query`,
       // The stage below carries throttling and access logs, which the implicit default stage cannot.
       createDefaultStage: false,
+      // The deployment-wide origins (src/http/cors.ts has the same list): API Gateway answers preflights
+      // and sets the headers, ignoring the functions' own.
+      ...(cors.length
+        ? {
+            corsPreflight: {
+              allowOrigins: cors,
+              allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+              allowHeaders: [...CORS_ALLOW_HEADERS],
+              exposeHeaders: [...CORS_EXPOSE_HEADERS],
+              maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+            },
+          }
+        : {}),
     });
+    this.api = api;
 
-    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      retention: config.logRetentionDays as logs.RetentionDays,
-      removalPolicy: config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    });
+    if (config.accessLogs === 'on') {
+      this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+        retention: config.logRetentionDays as logs.RetentionDays,
+        removalPolicy: config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      });
+    }
 
-    this.stage = this.api.addStage('DefaultStage', {
+    this.stage = api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
       // Stage-wide limits below the account's 10,000 req/s: protect the account's other APIs and cap the
       // bill; a client over the limit gets 429 and retries.
       throttle: { rateLimit: config.throttleRate, burstLimit: config.throttleBurst },
-      accessLogSettings: {
-        destination: new apigw.LogGroupLogDestination(this.accessLogs),
-        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
-      },
+      ...(this.accessLogs
+        ? { accessLogSettings: { destination: new apigw.LogGroupLogDestination(this.accessLogs), format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)) } }
+        : {}),
     });
+    if (!this.accessLogs) {
+      Validations.of(this.stage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          'Access logs are off by default: at one call per request they cost ~$0.22 per million requests and say what ' +
+          "API Gateway's and the functions' metrics already say. Turn them on with -c accessLogs=on (docs/DEPLOY.md).",
+      });
+    }
+    this.url = this.stage.url;
 
     const integrations: Record<RouteFunction, HttpLambdaIntegration> = {
       ingest: new HttpLambdaIntegration('Ingest', this.ingest.fn),
-      query: new HttpLambdaIntegration('Query', this.query.fn),
+      query: new HttpLambdaIntegration('Query', query.fn),
     };
     for (const [key, fn] of apiGatewayRoutes()) {
       const [method, path] = key.split(' ') as [apigw.HttpMethod, string];
-      this.api.addRoutes({ path, methods: [method], integration: integrations[fn] });
+      api.addRoutes({ path, methods: [method], integration: integrations[fn] });
     }
 
-    Validations.of(this.api).acknowledge({
+    Validations.of(api).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
         'Routes authenticate in the function: tally API keys (Authorization: Bearer) and PostHog-compatible ' +
         'clients put the project token in the JSON body, which no API Gateway authorizer can read. /health is public.',
     });
+    this.metrics = {
+      requests: api.metricCount({ period: Duration.minutes(5), statistic: 'Sum' }),
+      clientErrors: api.metricClientError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      serverErrors: api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      latency: (statistic) => api.metricLatency({ period: Duration.minutes(5), statistic }),
+      integrationLatency: (statistic) => api.metricIntegrationLatency({ period: Duration.minutes(5), statistic }),
+    };
   }
 
   /**
@@ -160,10 +253,5 @@ export class IngestApi extends Construct {
     };
     if (config.samplingPersonProperties) env.TALLY_SAMPLING_PERSON_PROPERTIES = config.samplingPersonProperties;
     for (const [k, v] of Object.entries(env)) this.ingest.fn.addEnvironment(k, v);
-  }
-
-  /** The API's base URL (ends in "/"). */
-  get url(): string {
-    return this.stage.url;
   }
 }

@@ -6,7 +6,6 @@
  * `service`; names are the constants of src/observability.ts so a rename cannot silently break an alarm.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
-import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -16,16 +15,19 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC_NAMESPACE, METRICS, SERVICES } from '../src/observability';
 import type { TallyConfig } from './config';
+import type { FrontDoorMetrics } from './ingest-api';
 import type { TallyFunction } from './tally-function';
 
 export interface MonitoringProps {
   readonly config: TallyConfig;
-  readonly api: apigw.IHttpApi;
+  /** The front door's requests, errors and latency (HTTP API, or the ingest function's URL). */
+  readonly front: FrontDoorMetrics;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
   readonly table: dynamodb.ITable;
   readonly ingest: TallyFunction;
-  readonly query: TallyFunction;
+  /** Absent with the Function URL front door (ingest serves the query routes). */
+  readonly query?: TallyFunction;
   readonly aggregator: TallyFunction;
   readonly rollup: TallyFunction;
 }
@@ -61,7 +63,7 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const { config, api, queue, deadLetterQueue: dlq, ingest, aggregator, rollup } = props;
+    const { config, front, queue, deadLetterQueue: dlq, ingest, aggregator, rollup } = props;
     const prefix = `tally-${config.stage}`;
     this.dashboardName = prefix;
 
@@ -158,8 +160,8 @@ export class Monitoring extends Construct {
       metric: new cw.MathExpression({
         expression: 'IF(requests > 0, 100 * errors / requests, 0)',
         usingMetrics: {
-          errors: api.metricServerError({ period: FIVE_MIN, statistic: 'Sum' }),
-          requests: api.metricCount({ period: FIVE_MIN, statistic: 'Sum' }),
+          errors: front.serverErrors,
+          requests: front.requests,
         },
         period: FIVE_MIN,
         label: 'API 5xx %',
@@ -236,11 +238,10 @@ export class Monitoring extends Construct {
   }
 
   private buildDashboard(props: MonitoringProps, name: string): cw.Dashboard {
-    const { config, api, queue, deadLetterQueue: dlq, table, ingest, query, aggregator, rollup } = props;
-    const fns = [ingest, aggregator, query, rollup];
+    const { config, front, queue, deadLetterQueue: dlq, table, ingest, query, aggregator, rollup } = props;
+    const fns = [ingest, aggregator, ...(query ? [query] : []), rollup];
     const w = (title: string, left: cw.IMetric[], extra: Partial<cw.GraphWidgetProps> = {}) =>
       new cw.GraphWidget({ title, left, width: 8, height: 6, ...extra });
-    const sum = (m: cw.Metric) => m.with({ statistic: 'Sum', period: FIVE_MIN });
     const accountConcurrency = new cw.Metric({
       namespace: 'AWS/Lambda',
       metricName: 'ConcurrentExecutions',
@@ -262,7 +263,7 @@ export class Monitoring extends Construct {
     );
     // Traffic
     d.addWidgets(
-      w('API requests', [sum(api.metricCount())]),
+      w('API requests', [front.requests]),
       // Ingest writes no metric per accepted request (EMF would cost a log line each); the queue's sent
       // count and the aggregator's counts say what was accepted.
       w('Calls counted', [
@@ -281,11 +282,7 @@ export class Monitoring extends Construct {
     );
     // Latency
     d.addWidgets(
-      w('API latency (ms)', [
-        api.metricLatency({ statistic: 'p50', period: FIVE_MIN, label: 'p50' }),
-        api.metricLatency({ statistic: 'p99', period: FIVE_MIN, label: 'p99' }),
-        api.metricIntegrationLatency({ statistic: 'p99', period: FIVE_MIN, label: 'integration p99' }),
-      ]),
+      w('API latency (ms)', [front.latency('p50'), front.latency('p99'), ...(front.integrationLatency ? [front.integrationLatency('p99')] : [])]),
       w(
         'Function duration p99 (ms)',
         fns.map((f) => f.fn.metricDuration({ statistic: 'p99', period: FIVE_MIN, label: `${f.name} p99` })),
@@ -297,7 +294,7 @@ export class Monitoring extends Construct {
     );
     // Errors
     d.addWidgets(
-      w('API 4xx / 5xx', [sum(api.metricClientError()), sum(api.metricServerError())]),
+      w('API 4xx / 5xx', [front.clientErrors, front.serverErrors]),
       w('Rejected requests by reason', [
         new cw.MathExpression({
           expression: `SEARCH('{${METRIC_NAMESPACE},reason,service} MetricName="${METRICS.RequestsRejected}"', 'Sum', 300)`,
@@ -310,6 +307,7 @@ export class Monitoring extends Construct {
         ...fns.map((f) => f.fn.metricErrors({ period: FIVE_MIN, statistic: 'Sum', label: `${f.name} errors` })),
         tallyMetric('QueueSendFailures', SERVICES.ingest, 'Sum'),
         tallyMetric('BodiesAlteredInTransit', SERVICES.ingest, 'Sum'),
+        tallyMetric('AuthUnavailable', SERVICES.ingest, 'Sum'),
         tallyMetric('MessagesFailed', SERVICES.aggregator, 'Sum'),
         tallyMetric('MessagesDuplicate', SERVICES.aggregator, 'Sum'),
         tallyMetric('BatchesAborted', SERVICES.rollup, 'Sum'),

@@ -16,8 +16,9 @@ export const INGEST: FunctionSizing = {
   why:
     'On the request path and CPU-bound (gunzip, JSON parse, schema validation, re-serialisation) plus one SQS send. ' +
     '512 MB (~0.29 vCPU) halves the CPU part of latency and cold-start init against 256 MB for the same cost per ' +
-    'CPU-millisecond. 10 s: a normal request takes tens of ms; 10 s covers the SDK retrying a slow SQS send and ' +
-    'stays far below the 30 s API Gateway integration timeout, so a stuck call ends as an error, not a hung client. ' +
+    'CPU-millisecond. 10 s: a normal request takes tens of ms; every SQS, Secrets Manager and PostHog call is ' +
+    'bounded by the invocation deadline (remaining time minus 1 s), so a hanging dependency gets tally\'s own 503 ' +
+    'JSON by about 9 s, far below the 30 s API Gateway integration timeout, never a timed-out function. ' +
     'With sampling on, a request with sampled events also waits for their raw capture, at most samplingTimeoutMs ' +
     '(≤ 3 s; on a cold start once more for the first flag definitions), and a proxied flag request at most 5 s: ' +
     'both fit inside the 10 s.',

@@ -33,7 +33,10 @@ export interface TallyFunctionProps {
   readonly config: TallyConfig;
   readonly description: string;
   readonly environment?: Record<string, string>;
-  /** Caps concurrent executions (and reserves them from the account pool). */
+  /**
+   * Caps concurrent executions (and reserves them from the account pool). Lambda refuses a reservation
+   * that leaves fewer than 10 unreserved: only ingest may have one, validated in lib/config.ts.
+   */
   readonly reservedConcurrentExecutions?: number;
   /** Override the entry file (tests only). */
   readonly entry?: string;
@@ -83,6 +86,13 @@ export class TallyFunction extends Construct {
       timeout: Duration.seconds(sizing.timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,
+      // JSON log lines, and the platform's own lines only from WARN up: no START/END/REPORT (~350 bytes) per
+      // invocation, a paid line per request on the ingest hot path (docs/DEPLOY.md, cost). Powertools writes
+      // its JSON logs at the application level, and its EMF metrics straight to stdout with its own console,
+      // which Lambda passes through as they are.
+      loggingFormat: lambda.LoggingFormat.JSON,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      applicationLogLevelV2: lambda.ApplicationLogLevel[config.logLevel],
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
         POWERTOOLS_SERVICE_NAME: SERVICES[name],

@@ -74,7 +74,7 @@ export class TallyStack extends Stack {
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       config,
-      api: this.ingestApi.api,
+      front: this.ingestApi.metrics,
       queue: this.pipeline.queue,
       deadLetterQueue: this.pipeline.deadLetterQueue,
       table: this.storage.table,

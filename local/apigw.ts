@@ -16,6 +16,13 @@ import type {
 /** API Gateway's request payload limit (10 MB). */
 export const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
+/**
+ * Lambda's synchronous invocation payload limit: the event JSON, body (base64 for binary bodies), headers
+ * and request context included, at most 6,291,456 bytes. A larger event never reaches the function: API
+ * Gateway answers 413 itself, so tally's own 413 applies only below this.
+ */
+export const LAMBDA_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
 /** What a route handler may return; `undefined` means "no such route" (404). */
 export type RouteResult = APIGatewayProxyResultV2<Record<string, unknown>> | undefined;
 
@@ -57,6 +64,8 @@ export interface FrontOptions {
   routes?: readonly string[];
   /** Request bodies above this are answered 413. */
   maxPayloadBytes?: number;
+  /** Events larger than this never reach the handler (Lambda's limit): 413 `{"message":"Request Too Long"}`. */
+  maxEventBytes?: number;
   accountId?: string;
   apiId?: string;
   /** Called when the handler throws or returns a malformed result (the client gets a 500). */
@@ -69,6 +78,7 @@ export const frontDefaults = {
   port: 0,
   host: '127.0.0.1',
   maxPayloadBytes: MAX_PAYLOAD_BYTES,
+  maxEventBytes: LAMBDA_MAX_PAYLOAD_BYTES,
   accountId: eventDefaults.accountId,
   apiId: eventDefaults.apiId,
   keepAliveTimeoutMs: 65_000,
@@ -299,6 +309,7 @@ function matchRoute(
 const INTERNAL_ERROR = '{"message":"Internal Server Error"}';
 const NOT_FOUND = '{"message":"Not Found"}';
 const TOO_LARGE = '{"message":"Request Entity Too Large"}';
+const TOO_LONG = '{"message":"Request Too Long"}';
 
 function sendJson(res: ServerResponse, status: number, body: string, requestId?: string, close = false): void {
   const headers: OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
@@ -374,6 +385,10 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
       port,
     });
     const requestId = event.requestContext.requestId;
+    // Only a large body can take the event over Lambda's limit: measure the event only then.
+    if (event.body !== undefined && event.body.length > o.maxEventBytes - 64 * 1024 && Buffer.byteLength(JSON.stringify(event)) > o.maxEventBytes) {
+      return sendJson(res, 413, TOO_LONG, requestId);
+    }
     try {
       const result = await o.route(event);
       if (result === undefined) return sendJson(res, 404, NOT_FOUND, requestId);

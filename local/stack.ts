@@ -12,6 +12,8 @@ import { createIngestHandler } from '../functions/ingest/handler';
 import { createRollupHandler } from '../functions/rollup/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
+import { allRoutes } from '../src/http/all-routes';
+import { originAllowList } from '../src/http/cors';
 import { apiGatewayRoutes } from '../src/http/route-table';
 import type { RollupReport } from '../src/rollup/rollup';
 import { allShards } from '../src/store/keys';
@@ -21,10 +23,11 @@ import { createDynamoApi } from '../src/runtime/store';
 import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
 import { createSampling, type IngestSampling } from '../src/sampling';
-import { startLocalPosthog, type LocalPosthog } from '../src/sampling/local-posthog';
 import type { PersonPropertyMapping } from '../src/sampling/person';
 import { DynamoUsageStore } from '../src/store/dynamo';
+import { AGGREGATOR, INGEST, QUERY, ROLLUP } from '../lib/sizing';
 import { startFront, type Front } from './apigw';
+import { startPosthogStandin, type PosthogStandin } from './posthog-standin';
 import { ensureResources, startDynamo, startSqs, type Emulator } from './emulators';
 import { createLambdaContext, SqsPoller } from './poller';
 import { createUsagePage, RecentEvents, recordingSink, USAGE_PAGE_ROUTES } from './usage-page';
@@ -68,6 +71,16 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   /** Sampling with a PostHog feature flag in ingest (docs/SAMPLING.md). Unset: off, and the flag routes answer 503. */
   sampling?: LocalSamplingOptions;
+  /**
+   * The front door to play: `http-api` routes by the route table's API Gateway route keys (a path no route
+   * declares is API Gateway's 404); `function-url` sends every request to ingest, which serves every route
+   * (src/http/all-routes.ts), as the Function URL does.
+   */
+  frontDoor?: 'http-api' | 'function-url';
+  /** Browser origins allowed to call (src/http/cors.ts); preflights are answered for them. Default: none. */
+  corsOrigins?: readonly string[];
+  /** Oldest event time accepted, in days (`TALLY_MAX_EVENT_AGE_DAYS`). */
+  maxEventAgeDays?: number;
 }
 
 /**
@@ -118,8 +131,8 @@ export interface LocalStack {
   poller: SqsPoller;
   /** The ingest function's sampling, when configured. */
   sampling?: IngestSampling;
-  /** The local PostHog endpoint, when sampling runs without PostHog keys. */
-  localPosthog?: LocalPosthog;
+  /** The PostHog stand-in (local/posthog-standin.ts), when sampling runs without PostHog keys. */
+  localPosthog?: PosthogStandin;
   /** Runs the roll-up job (roll-up of due windows, outbox delivery) now, after any run in progress. */
   rollup(): Promise<RollupReport>;
   /** Waits until the queue is empty and nothing is in flight. */
@@ -170,13 +183,13 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
 
     let sampling: IngestSampling | undefined;
     let flags: Parameters<typeof createIngestHandler>[0]['flags'];
-    let localPosthog: LocalPosthog | undefined;
+    let localPosthog: PosthogStandin | undefined;
     if (o.sampling) {
       const so = o.sampling;
       let posthog = so.posthog;
       if (!posthog) {
         if (!so.flagsFile) throw new Error('sampling without PostHog needs a flag definitions file (flagsFile)');
-        localPosthog = await startLocalPosthog({ flagsFile: so.flagsFile, capturedFile: so.capturedFile });
+        localPosthog = await startPosthogStandin({ flagDefinitionsFile: so.flagsFile, capturedFile: so.capturedFile, maxKept: 10_000 });
         started.push(localPosthog);
         posthog = { host: localPosthog.url, projectKey: 'phc_local', personalKey: 'phx_local' };
       }
@@ -200,8 +213,10 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
 
     const queue = createEventQueue({ ...aws, TALLY_QUEUE_URL: res.queueUrl });
     started.push({ stop: async () => queue.destroy() });
-    const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags });
-    const query = createQueryHandler({ store, apiKeys: [o.apiKey], dimensions: o.dimensions, shards: o.shards });
+    const cors = o.corsOrigins?.length ? originAllowList(o.corsOrigins) : undefined;
+    const limits = o.maxEventAgeDays !== undefined ? { maxEventAgeMs: o.maxEventAgeDays * 86_400_000 } : undefined;
+    const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags, cors, limits });
+    const query = createQueryHandler({ store, apiKeys: [o.apiKey], cors, dimensions: o.dimensions, shards: o.shards });
     const aggregator = createAggregatorHandler({
       store,
       ...counting,
@@ -220,27 +235,37 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       log: (level, msg, extra) => o.log?.(`[rollup] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`),
     });
 
-    // A context per invocation, as Lambda gives: the functions bound their calls by its remaining time.
-    const invocation = (functionName: string) => createLambdaContext({ functionName, timeoutMs: 10_000, region: o.region });
-    // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
-    // route matches gets API Gateway's 404 without reaching a function.
-    const routes = apiGatewayRoutes();
+    // A context per invocation, with the functions' timeouts: each invocation's deadline bounds its SQS,
+    // DynamoDB and PostHog calls, as in Lambda.
+    const ingestContext = () => createLambdaContext({ functionName: 'ingest', timeoutMs: INGEST.timeoutSeconds * 1000, region: o.region });
+    const queryContext = () => createLambdaContext({ functionName: 'query', timeoutMs: QUERY.timeoutSeconds * 1000, region: o.region });
+    // The usage page (local only: no such route in the CDK stack).
     const page = createUsagePage({
       apiKey: o.apiKey,
       recent,
       sampled: localPosthog ? () => localPosthog!.events as unknown as Array<Record<string, unknown>> : undefined,
       sampledNote: !o.sampling ? 'sampling is off' : localPosthog ? '' : 'sampled events go to PostHog: see them there',
     });
-    const front: Front = await startFront({
-      port: o.port,
-      routes: [...routes.keys(), ...USAGE_PAGE_ROUTES],
-      route: (event: APIGatewayProxyEventV2) =>
-        routes.get(event.routeKey) === 'ingest'
-          ? ingest(event, invocation('ingest'))
-          : routes.has(event.routeKey)
-            ? query(event, invocation('query'))
-            : page(event),
-    });
+    const isPage = (event: APIGatewayProxyEventV2) => event.requestContext.http.method === 'GET' && (event.rawPath === '/' || event.rawPath.startsWith('/local/'));
+    let front: Front;
+    if (o.frontDoor === 'function-url') {
+      const all = allRoutes({ ingest, query: () => query });
+      front = await startFront({ port: o.port, route: (event: APIGatewayProxyEventV2) => (isPage(event) ? page(event) : all(event, ingestContext())) });
+    } else {
+      // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
+      // route matches gets API Gateway's 404 without reaching a function. With CORS origins, API Gateway
+      // answers every preflight: here ingest's CORS middleware does.
+      const routes = apiGatewayRoutes();
+      if (cors) routes.set('OPTIONS /{proxy+}', 'ingest');
+      front = await startFront({
+        port: o.port,
+        routes: [...routes.keys(), ...USAGE_PAGE_ROUTES],
+        route: (event: APIGatewayProxyEventV2) => {
+          const fn = routes.get(event.routeKey);
+          return fn === 'ingest' ? ingest(event, ingestContext()) : fn ? query(event, queryContext()) : page(event);
+        },
+      });
+    }
     started.push(front);
 
     const poller = new SqsPoller({
@@ -252,7 +277,8 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       batchSize: o.batchSize,
       maximumBatchingWindowMs: o.batchWindowMs,
       concurrency: o.concurrency,
-      timeoutMs: Math.floor((o.staleSeconds * 1000) / 2),
+      // The function timeout, as in Lambda: the aggregator bounds its DynamoDB calls by what is left of it.
+      timeoutMs: AGGREGATOR.timeoutSeconds * 1000,
       onError: (err, kind) => o.log?.(`[poller] ${kind} error: ${String(err)}`),
     });
     await poller.start();
@@ -261,7 +287,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     // The roll-up job, one run at a time, as the scheduled Lambda (each run gets a minute).
     let rolling: Promise<unknown> = Promise.resolve();
     const rollup = (): Promise<RollupReport> => {
-      const p = rolling.then(() => rollupJob(undefined, createLambdaContext({ functionName: 'rollup', timeoutMs: 60_000, region: o.region })));
+      const p = rolling.then(() => rollupJob(undefined, createLambdaContext({ functionName: 'rollup', timeoutMs: ROLLUP.timeoutSeconds * 1000, region: o.region })));
       rolling = p.catch(() => undefined);
       return p;
     };

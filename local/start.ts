@@ -67,6 +67,9 @@ async function main(): Promise<void> {
     staleSeconds: c.TALLY_CLAIM_STALE_SECONDS,
     dimensions: c.TALLY_DIMENSIONS,
     shards: c.TALLY_SHARDS,
+    frontDoor: c.TALLY_FRONT_DOOR,
+    corsOrigins: c.TALLY_CORS_ORIGINS,
+    maxEventAgeDays: c.TALLY_MAX_EVENT_AGE_DAYS,
     log: (line) => console.error(line),
     onReport: (r) => {
       if (r.counted + r.duplicates + r.failures.length > 0) {
@@ -94,6 +97,7 @@ Try it:
   curl -s -X POST ${stack.url}/v1/usage -H 'authorization: Bearer ${apiKey}' \\
     -H 'content-type: application/json' -d '{"distinctId":"user-1","event":"big_route"}'
   curl -s '${stack.url}/v1/usage?event=big_route&granularity=minute' -H 'authorization: Bearer ${apiKey}'
+  npm run smoke -- --url ${stack.url} --key ${apiKey}      (what docs/DEPLOY.md runs after a deploy)
 `);
 
   let stopping = false;

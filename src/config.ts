@@ -62,6 +62,12 @@ const cors = z.object({
   ),
 });
 
+/** Which front door reaches the functions (lib/config.ts `frontDoor`). */
+const frontDoor = z.object({
+  /** `function-url`: ingest is the only function behind the door and also serves the query routes (src/http/all-routes.ts). */
+  TALLY_FRONT_DOOR: z._default(z.enum(['http-api', 'function-url'], { error: 'must be http-api or function-url' }), 'http-api'),
+});
+
 /** What ingest accepts (src/ingest/schema.ts). */
 const ingestLimits = z.object({
   /**
@@ -130,6 +136,7 @@ const ingestPosthog = z.object({
 export const ingestConfigSchema = z.extend(common, {
   ...apiKeys.shape,
   ...cors.shape,
+  ...frontDoor.shape,
   ...ingestLimits.shape,
   ...ingestPosthog.shape,
   ...sampling.shape,
@@ -228,6 +235,7 @@ export const localConfigSchema = z
   ...counting.shape,
   ...cors.shape,
   ...ingestLimits.shape,
+  ...frontDoor.shape,
   /** `off` turns sampling off locally (it is on by default, against the local flag definitions or PostHog). */
   TALLY_SAMPLING: z._default(z.enum(['on', 'off']), 'on'),
   /** Flag definitions served locally when no PostHog keys are set (same shape as PostHog's `/flags/definitions`). */

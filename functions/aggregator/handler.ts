@@ -11,7 +11,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { aggregateRecords, type AggregatorDeps, type LogFn, type RunReport } from '../../src/aggregate/aggregator';
 import { METRICS, MetricUnit } from '../../src/observability';
-import { withDeadline } from '../../src/util/deadline';
+import { invocationDeadline, withDeadline } from '../../src/util/deadline';
 
 export interface AggregatorHandlerDeps extends AggregatorDeps {
   logger?: Logger;
@@ -29,12 +29,6 @@ export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatch
 /** A log function over a Powertools logger. */
 export function logTo(logger: Logger | undefined): LogFn | undefined {
   return logger ? (level, msg, extra) => logger[level](msg, extra ?? {}) : undefined;
-}
-
-/** The deadline of an invocation: its remaining time minus `reserveMs` (no context: 60 s). */
-export function invocationDeadline(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, reserveMs: number): number {
-  const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 60_000;
-  return Date.now() + Math.max(0, remaining - reserveMs);
 }
 
 export function createAggregatorHandler(deps: AggregatorHandlerDeps): SqsHandler {

@@ -1,5 +1,6 @@
-/** Lambda entry point: usage queries and health (API Gateway HTTP API, payload v2). */
+/** Lambda entry point: usage queries and health (API Gateway HTTP API or Function URL, payload v2). */
 import { loadQueryConfig } from '../../src/config';
+import { originAllowList } from '../../src/http/cors';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
 import { createStore } from '../../src/runtime/store';
 import { lazy } from '../lazy';
@@ -15,5 +16,6 @@ export const handler = lazy(() => {
     shards: c.TALLY_SHARDS,
     logger,
     metrics: createMetrics(SERVICES.query, logger),
+    cors: c.TALLY_CORS_ORIGINS.length ? originAllowList(c.TALLY_CORS_ORIGINS) : undefined,
   });
 });

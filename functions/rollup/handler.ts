@@ -11,8 +11,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import { METRICS, MetricUnit } from '../../src/observability';
 import { runRollup, type RollupDeps, type RollupReport } from '../../src/rollup/rollup';
-import { withDeadline } from '../../src/util/deadline';
-import { invocationDeadline, logTo } from '../aggregator/handler';
+import { invocationDeadline, withDeadline } from '../../src/util/deadline';
+import { logTo } from '../aggregator/handler';
 
 export interface RollupHandlerDeps extends RollupDeps {
   logger?: Logger;

@@ -5,11 +5,16 @@ import { createRollupDeps } from '../../src/runtime/posthog';
 import { lazy } from '../lazy';
 import { createRollupHandler } from './handler';
 
-export const handler = lazy(() => {
-  const logger = createLogger(SERVICES.rollup);
-  return createRollupHandler({
-    ...createRollupDeps(loadAggregatorConfig()),
-    logger,
-    metrics: createMetrics(SERVICES.rollup, logger),
-  });
-});
+const logger = createLogger(SERVICES.rollup);
+
+// The PostHog key is optional here: without it the roll-up still moves the counters and PostHog events
+// wait in the outbox; lazy() retries the secret and rebuilds the handler once it resolves.
+export const handler = lazy(
+  () =>
+    createRollupHandler({
+      ...createRollupDeps(loadAggregatorConfig()),
+      logger,
+      metrics: createMetrics(SERVICES.rollup, logger),
+    }),
+  { optionalSecrets: ['POSTHOG_API_KEY'], log: (message, error) => logger.error(message, { error: String(error) }) },
+);

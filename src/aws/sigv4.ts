@@ -1,6 +1,6 @@
 /**
  * AWS Signature Version 4 for JSON-protocol POSTs, with node:crypto only: what the Lambdas need to call
- * SQS and Secrets Manager without the AWS SDK in their bundles. Checked against the AWS SigV4 test suite
+ * SQS, DynamoDB and Secrets Manager without the AWS SDK (src/aws/json-client.ts). Checked against the AWS SigV4 test suite
  * and the SDK's own signer (test/unit/sigv4.test.ts).
  */
 import { createHash, createHmac } from 'node:crypto';

@@ -12,7 +12,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { withDeadline } from '../util/deadline';
+import { invocationDeadline, withDeadline } from '../util/deadline';
 import { cors, type CorsPolicy } from './cors';
 import { httpErrors } from './errors';
 
@@ -29,10 +29,6 @@ export interface HttpHandlerOptions {
   answerReserveMs: number;
 }
 
-/** The deadline (epoch ms) of an invocation: its remaining time minus `reserveMs`; none without a Lambda context. */
-export function invocationDeadline(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, reserveMs: number, now = Date.now()): number {
-  return typeof context?.getRemainingTimeInMillis === 'function' ? now + context.getRemainingTimeInMillis() - reserveMs : Infinity;
-}
 
 /** `serve` as a Lambda handler with the middlewares above. */
 export function httpHandler(serve: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>, o: HttpHandlerOptions): ApiHandler {

@@ -7,7 +7,13 @@ import { BadRequestError, type FieldProblem } from '../errors';
 
 // zod/mini: the same validation as classic zod at a tenth of the bundle (ingest cold start).
 
+/** Most events in one native request (`{"batch": [...]}`). */
 export const MAX_BATCH_EVENTS = 1000;
+/**
+ * Most events in one request on the PostHog routes. PostHog limits only bytes (20 MB `/batch`, 2 MB the
+ * others); a count bounds the work and memory of one request too (posthog-node sends ≤ 100 per request).
+ */
+export const MAX_POSTHOG_BATCH_EVENTS = 10_000;
 export const MAX_NAME_LENGTH = 200;
 
 const name = z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`));
@@ -68,7 +74,7 @@ const posthogEventSchema = z.pipe(
     distinct_id: z.optional(distinctId),
     properties: z.optional(properties),
     timestamp: z.optional(timestamp),
-    offset: z.optional(z.number().check(z.nonnegative())),
+    offset: z.optional(z.number({ error: 'must be a number of milliseconds' }).check(z.nonnegative('must not be negative'))),
     uuid: z.optional(uuid),
     $set: z.optional(properties),
     $set_once: z.optional(properties),
@@ -93,62 +99,100 @@ function problems(err: z.core.$ZodError, prefix: (string | number)[]): FieldProb
   return err.issues.map((i) => ({ path: [...prefix, ...i.path].join('.') || '(body)', message: i.message }));
 }
 
+/** `null`, `a number`, … for messages about a body that is not what a route takes. */
+const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? 'a string' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+/** Where each event of a body sits, for error paths: `batch.3`, `3` or the body itself. */
+export type PathOf = (index: number) => string;
+const pathOfFor = (prefix: string | undefined, single: boolean): PathOf => (single ? () => '' : (i) => (prefix === undefined ? String(i) : `${prefix}.${i}`));
+
+/** Parsed native events and where each sat in the body. */
+export interface NativeBody {
+  events: NativeEvent[];
+  pathOf: PathOf;
+}
+
 /** Parses a native body (one event or `{batch:[…]}`); throws a 400 listing every bad field. */
 export function parseNativeBody(body: unknown): NativeEvent[] {
+  return parseNative(body).events;
+}
+
+/** {@link parseNativeBody} with each event's position. */
+export function parseNative(body: unknown): NativeBody {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new BadRequestError('body must be a JSON object: one event or {"batch": [...]}');
+    throw new BadRequestError(`body must be a JSON object, one event or {"batch": [...]}, not ${kindOf(body)}`);
   }
   if ('batch' in body) {
     const b = z.safeParse(nativeBatchSchema, body);
     if (!b.success) throw new BadRequestError('invalid batch', problems(b.error, []));
-    return parseEach(b.data.batch, nativeEventSchema, ['batch']);
+    return { events: parseEach(b.data.batch, nativeEventSchema, ['batch']), pathOf: pathOfFor('batch', false) };
   }
   const r = z.safeParse(nativeEventSchema, body);
   if (!r.success) throw new BadRequestError('invalid event', problems(r.error, []));
-  return [r.data];
+  return { events: [r.data], pathOf: pathOfFor(undefined, true) };
 }
 
 /** The events and the token of a PostHog capture body. */
 export interface PostHogBody {
   events: PostHogCaptureEvent[];
   token?: string;
+  /** `sent_at`, epoch ms; a `sent_at` that is not a time is a 400. */
   sentAt?: number;
+  pathOf: PathOf;
+}
+
+/** The events of a PostHog body, unvalidated, and where they sit. */
+function postHogItems(body: unknown): { items: unknown[]; prefix?: string; single: boolean } {
+  if (Array.isArray(body)) return { items: body, single: false };
+  if (body !== null && typeof body === 'object') {
+    const o = body as Record<string, unknown>;
+    if ('batch' in o) {
+      if (!Array.isArray(o.batch)) throw new BadRequestError('invalid batch', [{ path: 'batch', message: 'must be an array of events' }]);
+      return { items: o.batch, prefix: 'batch', single: false };
+    }
+    return { items: [o], single: true };
+  }
+  throw new BadRequestError(`body must be a JSON object or an array of events, not ${kindOf(body)}`);
+}
+
+/**
+ * The key a PostHog body carries, read the way PostHog does (`api_key`, `token`, `$token`, then the first
+ * event's, then its `properties.token`/`$token`), without validating anything else: checked before the
+ * (costlier) validation of the events.
+ */
+export function postHogBodyToken(body: unknown): string | undefined {
+  let token: unknown;
+  let first: Record<string, unknown> | undefined;
+  if (Array.isArray(body)) first = body[0] as Record<string, unknown> | undefined;
+  else if (body !== null && typeof body === 'object') {
+    const o = body as Record<string, unknown>;
+    token = o.api_key ?? o.token ?? o.$token;
+    first = Array.isArray(o.batch) ? (o.batch[0] as Record<string, unknown> | undefined) : o;
+  }
+  if (token === undefined && first !== null && typeof first === 'object') {
+    const props = first.properties as Record<string, unknown> | undefined;
+    token = first.api_key ?? first.token ?? first.$token ?? (props !== null && typeof props === 'object' ? (props.token ?? props.$token) : undefined);
+  }
+  return typeof token === 'string' ? token : undefined;
 }
 
 /** Parses `{api_key|token, batch}`, a single event, or an array of events. */
 export function parsePostHogBody(body: unknown): PostHogBody {
-  let items: unknown[];
-  let token: unknown;
-  let sentAt: unknown;
-  if (Array.isArray(body)) {
-    items = body;
-  } else if (body !== null && typeof body === 'object') {
-    const o = body as Record<string, unknown>;
-    token = o.api_key ?? o.token ?? o.$token;
-    sentAt = o.sent_at;
-    if ('batch' in o) {
-      if (!Array.isArray(o.batch)) throw new BadRequestError('invalid batch', [{ path: 'batch', message: 'must be an array of events' }]);
-      items = o.batch;
-    } else {
-      items = [o];
-    }
-  } else {
-    throw new BadRequestError('body must be a JSON object or an array of events');
-  }
+  const { items, prefix, single } = postHogItems(body);
   if (items.length === 0) throw new BadRequestError('no events in the body');
-  const prefix = Array.isArray(body) ? [] : ['batch'];
-  const events = parseEach(items, posthogEventSchema, items.length === 1 && !Array.isArray(body) && !('batch' in (body as object)) ? [] : prefix);
-  if (token === undefined) {
-    const first = items[0] as Record<string, unknown> | undefined;
-    const props = first?.properties as Record<string, unknown> | undefined;
-    token = first?.api_key ?? first?.token ?? first?.$token ?? props?.token ?? props?.$token;
+  if (items.length > MAX_POSTHOG_BATCH_EVENTS) {
+    throw new BadRequestError(`too many events: ${items.length}`, [{ path: prefix ?? '(body)', message: `must hold at most ${MAX_POSTHOG_BATCH_EVENTS} events` }]);
   }
-  const sentMs = typeof sentAt === 'string' || typeof sentAt === 'number' ? z.safeParse(timestamp, sentAt) : undefined;
-  return {
-    events,
-    token: typeof token === 'string' ? token : undefined,
-    sentAt: sentMs?.success ? sentMs.data : undefined,
-  };
+  const events = parseEach(items, posthogEventSchema, single ? [] : prefix ? [prefix] : []);
+  let sentAt: number | undefined;
+  const rawSentAt = !Array.isArray(body) ? (body as Record<string, unknown>).sent_at : undefined;
+  if (rawSentAt !== undefined && rawSentAt !== null) {
+    const r = z.safeParse(timestamp, rawSentAt);
+    if (!r.success) throw new BadRequestError('invalid sent_at', [{ path: 'sent_at', message: 'must be an ISO-8601 string or epoch milliseconds' }]);
+    sentAt = r.data;
+  }
+  // parseEach names the fields of a lone event without an index (an array of one, or a single event).
+  return { events, token: postHogBodyToken(body), sentAt, pathOf: pathOfFor(prefix, single || (prefix === undefined && items.length === 1)) };
 }
 
 function parseEach<S extends z.ZodMiniType>(items: unknown[], schema: S, prefix: (string | number)[]): z.infer<S>[] {

@@ -1,7 +1,7 @@
 /**
- * The six DynamoDB operations the store uses, behind one small interface, so the store runs over
- * either the AWS SDK v3 client (dynamo-sdk.ts, the benchmark's reference) or the SDK-free JSON-protocol
- * client (dynamo-json.ts, what the functions use). Inputs and outputs are the SDK's low-level shapes
+ * The DynamoDB operations the store uses, behind one small interface, so the store runs over either
+ * tally's own JSON-protocol client (dynamo-json.ts, the default) or the AWS SDK v3 client (dynamo-sdk.ts),
+ * as `TALLY_AWS_CLIENT` chooses (src/runtime/store.ts). Inputs and outputs are the SDK's low-level shapes
  * (attribute values such as `{ S: "x" }`, `{ N: "1" }`, `{ B: Uint8Array }`).
  */
 // Types only: a value import of the SDK here would put its lazily loaded credential chunks into every

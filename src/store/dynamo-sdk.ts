@@ -38,7 +38,7 @@ export class SdkDynamoApi implements DynamoApi {
   async query(input: QueryCommandInput) {
     return this.client.send(new QueryCommand(input), sdkSendOptions());
   }
-  batchGetItem(input: BatchGetItemCommandInput) {
-    return this.client.send(new BatchGetItemCommand(input));
+  async batchGetItem(input: BatchGetItemCommandInput) {
+    return this.client.send(new BatchGetItemCommand(input), sdkSendOptions());
   }
 }

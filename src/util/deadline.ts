@@ -56,3 +56,8 @@ export function attemptTimeoutMs(perAttemptMs: number, minMs = 1): number {
   if (left < minMs) throw new DeadlineExceededError(`deadline exceeded: ${Math.max(0, Math.round(left))} ms left`);
   return Math.min(perAttemptMs, left);
 }
+
+/** The deadline (epoch ms) of an invocation: its remaining time minus `reserveMs`; none without a Lambda context. */
+export function invocationDeadline(context: { getRemainingTimeInMillis?: () => number } | undefined, reserveMs: number, now = Date.now()): number {
+  return typeof context?.getRemainingTimeInMillis === 'function' ? now + context.getRemainingTimeInMillis() - reserveMs : Infinity;
+}

@@ -12,6 +12,9 @@ describe('readConfig', () => {
     expect(readConfig(fromContext({}), {})).toEqual({
       stage: 'dev',
       awsClient: 'json',
+      frontDoor: 'http-api',
+      lambdaConcurrencyQuota: 10,
+      accessLogs: 'off',
       posthogHost: 'https://us.i.posthog.com',
       posthogSecretName: 'tally/dev/posthog-api-key',
       throttleRate: 5000,

@@ -34,6 +34,8 @@ describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults', {}],
     ['referenced API-keys secret, e-mail, destroy, other stage', { apiKeysSecretName: 'k', alarmEmail: 'a@example.com', removalPolicy: 'destroy', stage: 'prod' }],
+    ['access logs on, CORS', { accessLogs: 'on', corsOrigins: 'https://app.example.com' }],
+    ['Function URL front door, reserved ingest concurrency', { frontDoor: 'function-url', ingestReservedConcurrency: 100, lambdaConcurrencyQuota: 1000 }],
   ])('reports nothing for the stack (%s)', (_name, context) => {
     const { stack } = synth(context);
     expect(findings(stack)).toEqual([]);
@@ -42,7 +44,7 @@ describe('cdk-nag AwsSolutions', () => {
   it('only the reviewed rules are acknowledged, each with a reason', () => {
     const { stack } = synth();
     const acks = acknowledgements(stack);
-    expect(Object.keys(acks).sort()).toEqual(['AwsSolutions-APIG4', 'AwsSolutions-L1', 'AwsSolutions-SMG4']);
+    expect(Object.keys(acks).sort()).toEqual(['AwsSolutions-APIG1', 'AwsSolutions-APIG4', 'AwsSolutions-L1', 'AwsSolutions-SMG4']);
     for (const reasons of Object.values(acks)) {
       for (const reason of reasons) expect(reason.length).toBeGreaterThanOrEqual(60);
     }
@@ -53,7 +55,7 @@ describe('cdk-nag AwsSolutions', () => {
     Validations.prototype.acknowledge = function () {};
     try {
       const { stack } = synth();
-      expect([...new Set(findings(stack).map((f) => f.rule))].sort()).toEqual(['AwsSolutions-APIG4', 'AwsSolutions-L1', 'AwsSolutions-SMG4']);
+      expect([...new Set(findings(stack).map((f) => f.rule))].sort()).toEqual(['AwsSolutions-APIG1', 'AwsSolutions-APIG4', 'AwsSolutions-L1', 'AwsSolutions-SMG4']);
     } finally {
       Validations.prototype.acknowledge = original;
     }

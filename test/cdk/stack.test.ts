@@ -5,6 +5,7 @@
 import { METRIC_NAMESPACE, METRICS } from '../../src/observability';
 import { ACCESS_LOG_FIELDS, routeKeysOf } from '../../lib/ingest-api';
 import { apiGatewayRoutes, ROUTES } from '../../src/http/route-table';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '../../src/http/cors';
 import {
   AGGREGATOR,
   CLAIM_STALE_SECONDS,
@@ -128,6 +129,18 @@ describe('Lambda functions', () => {
 
   it('no function reserves concurrency: a reservation fails the deploy on a new account (quota 10)', () => {
     for (const [, f] of resourcesOfType(json, 'AWS::Lambda::Function')) expect(f.Properties!.ReservedConcurrentExecutions).toBeUndefined();
+    for (const [, f] of resourcesOfType(synth({ frontDoor: 'function-url' }).json, 'AWS::Lambda::Function')) expect(f.Properties!.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('an ingest reservation is refused unless the stated quota leaves 10 unreserved', () => {
+    expect(() => synth({ frontDoor: 'function-url', ingestReservedConcurrency: 5 })).toThrow(/leave 5 of the account's 10 unreserved/);
+    const s = synth({ frontDoor: 'function-url', ingestReservedConcurrency: 200, lambdaConcurrencyQuota: 1000 });
+    expect(fn(s.json, 'ingest').ReservedConcurrentExecutions).toBe(200);
+  });
+
+  it.each(Object.keys(sizing))('%s: JSON logs, Lambda system lines only from WARN (no START/END/REPORT), application level from logLevel', (name) => {
+    expect(fn(json, name).LoggingConfig).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN', ApplicationLogLevel: 'INFO' });
+    expect(fn(synth({ logLevel: 'DEBUG' }).json, name).LoggingConfig.ApplicationLogLevel).toBe('DEBUG');
   });
 
   it('the roll-up runs without async retries (the next tick retries)', () => {
@@ -210,14 +223,21 @@ describe('HTTP API', () => {
     expect(Object.keys(byFunction)).toHaveLength(2);
   });
 
-  it('$default stage auto-deploys with throttling and JSON access logs', () => {
+  it('$default stage auto-deploys with throttling, and no access logs by default (a paid line per request)', () => {
     const [, stage] = only('AWS::ApiGatewayV2::Stage');
     expect(stage.Properties).toMatchObject({
       StageName: '$default',
       AutoDeploy: true,
       DefaultRouteSettings: { ThrottlingRateLimit: 5000, ThrottlingBurstLimit: 2500 },
     });
-    const logs = json.Resources[refId(stage.Properties!.AccessLogSettings.DestinationArn)!];
+    expect(stage.Properties!.AccessLogSettings).toBeUndefined();
+    expect(resourcesOfType(json, 'AWS::Logs::LogGroup')).toHaveLength(4); // the functions' own
+  });
+
+  it('accessLogs=on: JSON access logs, without query strings, to their own log group', () => {
+    const s = synth({ accessLogs: 'on' });
+    const [, stage] = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Stage')[0]!;
+    const logs = s.json.Resources[refId(stage.Properties!.AccessLogSettings.DestinationArn)!];
     expect(logs.Type).toBe('AWS::Logs::LogGroup');
     const format = JSON.parse(stage.Properties!.AccessLogSettings.Format as string);
     expect(format).toEqual(ACCESS_LOG_FIELDS);
@@ -566,6 +586,69 @@ describe('dashboard', () => {
     for (const metric of ['ConcurrentExecutions', 'ApproximateAgeOfOldestMessage', 'Latency', 'IntegrationLatency', 'WriteThrottleEvents']) {
       expect(body).toContain(metric);
     }
+  });
+});
+
+describe('CORS: one deployment-wide allow-list, at the front door and in the functions', () => {
+  it('none by default: no preflight configuration, no origins given to the functions', () => {
+    const [, api] = only('AWS::ApiGatewayV2::Api');
+    expect(api.Properties!.CorsConfiguration).toBeUndefined();
+    for (const name of ['ingest', 'query']) expect(fn(json, name).Environment.Variables).not.toHaveProperty('TALLY_CORS_ORIGINS');
+  });
+
+  it('corsOrigins: API Gateway answers preflights for those origins, and the functions get the same list', () => {
+    const s = synth({ corsOrigins: 'https://app.example.com, https://admin.example.com' });
+    const [, api] = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Api')[0]!;
+    expect(api.Properties!.CorsConfiguration).toEqual({
+      AllowOrigins: ['https://app.example.com', 'https://admin.example.com'],
+      AllowMethods: ['GET', 'POST', 'OPTIONS'],
+      AllowHeaders: [...CORS_ALLOW_HEADERS],
+      ExposeHeaders: [...CORS_EXPOSE_HEADERS],
+      MaxAge: CORS_MAX_AGE_SECONDS,
+    });
+    for (const name of ['ingest', 'query']) expect(fn(s.json, name).Environment.Variables.TALLY_CORS_ORIGINS).toBe('https://app.example.com,https://admin.example.com');
+    expect(() => synth({ corsOrigins: 'app.example.com/path' })).toThrow(/corsOrigins/);
+  });
+});
+
+describe('front door: function-url', () => {
+  let f: Synth;
+  beforeAll(() => {
+    f = synth({ frontDoor: 'function-url', corsOrigins: 'https://app.example.com' });
+  });
+
+  it('a public Function URL on ingest, which serves every route; no API Gateway, no query function', () => {
+    expect(resourcesOfType(f.json, 'AWS::ApiGatewayV2::Api')).toHaveLength(0);
+    expect(resourcesOfType(f.json, 'AWS::Lambda::Function').map(([, x]) => x.Properties!.FunctionName).sort()).toEqual(['tally-dev-aggregator', 'tally-dev-ingest', 'tally-dev-rollup']);
+    const [, url] = resourcesOfType(f.json, 'AWS::Lambda::Url')[0]!;
+    expect(url.Properties).toMatchObject({ AuthType: 'NONE', InvokeMode: 'BUFFERED' });
+    expect(refId(url.Properties!.TargetFunctionArn)).toBe(functionId(f.json, 'ingest'));
+    // CORS is the function's (src/http/cors.ts): the URL sets none, so no header is set twice.
+    expect(url.Properties!.Cors).toBeUndefined();
+    expect(fn(f.json, 'ingest').Environment.Variables).toMatchObject({ TALLY_FRONT_DOOR: 'function-url', TALLY_CORS_ORIGINS: 'https://app.example.com' });
+    expect(refId(fn(f.json, 'ingest').Environment.Variables.TALLY_TABLE_NAME)).toBe(resourcesOfType(f.json, 'AWS::DynamoDB::Table')[0]![0]);
+    expect(JSON.stringify(f.json.Outputs!.ApiUrl.Value)).toContain('FunctionUrl');
+  });
+
+  it('ingest may send to its queue, read the counters and the API keys; nothing else', () => {
+    const role = refId(fn(f.json, 'ingest').Role)!;
+    const g = grants(f.json, role);
+    const table = resourcesOfType(f.json, 'AWS::DynamoDB::Table')[0]![0];
+    expect(Object.keys(g).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']);
+    expect(g['dynamodb:GetItem']).toEqual([table]);
+  });
+
+  it('the 5xx alarm and the dashboard watch the Function URL', () => {
+    const alarm = resourcesOfType(f.json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties!).find((a) => a.AlarmName === 'tally-dev-api-5xx-rate')!;
+    const byId = Object.fromEntries((alarm.Metrics as any[]).map((m) => [m.Id, m]));
+    expect(byId.errors.MetricStat.Metric).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Url5xxCount', Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId(f.json, 'ingest') } }] });
+    expect(byId.requests.MetricStat.Metric).toMatchObject({ MetricName: 'UrlRequestCount' });
+    const body = JSON.stringify(resourcesOfType(f.json, 'AWS::CloudWatch::Dashboard')[0]![1].Properties!.DashboardBody);
+    for (const m of ['UrlRequestCount', 'Url4xxCount', 'Url5xxCount', 'UrlRequestLatency']) expect(body).toContain(m);
+  });
+
+  it('no access logs to turn on: the combination is refused', () => {
+    expect(() => synth({ frontDoor: 'function-url', accessLogs: 'on' })).toThrow(/accessLogs/);
   });
 });
 

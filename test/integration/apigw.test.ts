@@ -36,6 +36,8 @@ describe('API Gateway front (payload 2.0)', () => {
         return answer(e);
       },
       onError: (err) => errors.push(err),
+      // API Gateway's own behaviour alone: Lambda's 6 MB event limit is tested below.
+      maxEventBytes: Infinity,
     });
   });
   beforeEach(() => {
@@ -257,5 +259,26 @@ describe('API Gateway front with declared routes', () => {
     expect(miss.status).toBe(404);
     expect(JSON.parse(miss.body.toString())).toEqual({ message: 'Not Found' });
     expect(seen).toHaveLength(count);
+  });
+});
+
+describe('Lambda’s 6 MB invocation payload, as the front door applies it', () => {
+  let front: Front;
+  let reached = 0;
+  beforeAll(async () => {
+    front = await startFront({ port: 0, route: async () => (reached++, { statusCode: 200, body: 'ok' }) });
+  });
+  afterAll(() => front?.stop());
+
+  it('an event over 6,291,456 bytes never reaches the function; binary bodies count base64-encoded', async () => {
+    const text = await fetch(`${front.url}/x`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(6_300_000) });
+    expect(text.status).toBe(413);
+    expect(await text.json()).toEqual({ message: 'Request Too Long' });
+    // 4.8 MB of binary: under API Gateway's 10 MB, over Lambda's limit once base64-encoded (6.4 MB).
+    const binary = await fetch(`${front.url}/x`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4_800_000, 7) });
+    expect(binary.status).toBe(413);
+    expect(reached).toBe(0);
+    const fits = await fetch(`${front.url}/x`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4_400_000, 7) });
+    expect(fits.status).toBe(200);
   });
 });

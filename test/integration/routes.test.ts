@@ -9,6 +9,7 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createIngestHandler } from '../../functions/ingest/handler';
 import { createQueryHandler } from '../../functions/query/handler';
 import { startFront, type Front } from '../../local/apigw';
+import { allRoutes } from '../../src/http/all-routes';
 import { apiGatewayRoutes, matchRoute, ROUTES, type RouteFunction } from '../../src/http/route-table';
 import type { EventQueue } from '../../src/queue/types';
 import type { UsageStore } from '../../src/store/types';
@@ -65,5 +66,23 @@ describe('the local front routes by the table’s API Gateway route keys', () =>
   it('a path no route declares is API Gateway’s 404, reaching no function', async () => {
     expect(await call('POST', '/nope')).toEqual({ status: 404, body: { message: 'Not Found' } });
     expect(await call('GET', '/batch')).toEqual({ status: 404, body: { message: 'Not Found' } });
+  });
+});
+
+describe('one function behind the door (Function URL): src/http/all-routes.ts sends each route to its function’s handler', () => {
+  const seen: string[] = [];
+  const stub = (name: string) => async () => {
+    seen.push(name);
+    return { statusCode: 200, body: name };
+  };
+  const all = allRoutes({ ingest: stub('ingest'), query: () => stub('query') });
+
+  it.each(forms)('%s %s → %s', async (method, path, fn) => {
+    expect((await all(apiEvent({ method, path }), ctx)).body).toBe(fn);
+  });
+
+  it('preflights and unknown paths go to ingest, which answers them', async () => {
+    expect((await all(apiEvent({ method: 'OPTIONS', path: '/v1/usage' }), ctx)).body).toBe('ingest');
+    expect((await all(apiEvent({ method: 'GET', path: '/nope' }), ctx)).body).toBe('ingest');
   });
 });

@@ -7,7 +7,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { BadRequestError, ERROR_CODES, HttpError, NotFoundError, PayloadTooLargeError, QueueUnavailableError, UnauthorizedError } from '../../src/errors';
 import { countError } from '../../src/http/errors';
-import { httpHandler, invocationDeadline } from '../../src/http/handler';
+import { httpHandler } from '../../src/http/handler';
+import { invocationDeadline } from '../../src/util/deadline';
 import { json } from '../../src/http/response';
 import { createMetrics, METRICS } from '../../src/observability';
 import { remainingMs } from '../../src/util/deadline';
@@ -60,10 +61,14 @@ describe('the error table', () => {
     expect(byReason).toEqual([
       [METRICS.RequestsRejected, 'invalid_request'],
       [METRICS.RequestsRejected, 'unauthorized'],
+      [METRICS.RequestsRejected, 'token_expired'],
+      [METRICS.RequestsRejected, 'forbidden'],
+      [METRICS.RequestsRejected, 'rate_limited'],
+      [METRICS.RequestsRejected, 'quota_exceeded'],
       [METRICS.RequestsRejected, 'not_found'],
       [METRICS.RequestsRejected, 'payload_too_large'],
     ]);
-    expect(plain).toEqual([METRICS.BodiesAlteredInTransit, METRICS.QueueSendFailures, METRICS.FlagProxyFailures, METRICS.FlagProxyFailures, METRICS.FlagProxyFailures]);
+    expect(plain).toEqual([METRICS.BodiesAlteredInTransit, METRICS.AuthUnavailable, METRICS.QueueSendFailures, METRICS.FlagProxyFailures, METRICS.FlagProxyFailures, METRICS.FlagProxyFailures]);
   });
 });
 

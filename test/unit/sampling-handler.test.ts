@@ -1,11 +1,10 @@
 /**
  * The ingest handler with sampling: raw capture only after the queue took the events, bounded, never
- * changing the answer; failures counted; flag routes dispatched before ingest; optional secrets.
+ * changing the answer; failures counted; flag routes dispatched before ingest.
  */
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createIngestHandler, INGEST_ANSWER_RESERVE_MS } from '../../functions/ingest/handler';
-import { resolveOptionalSecrets } from '../../functions/ingest/index';
 import { QueueUnavailableError } from '../../src/errors';
 import { METRICS, SAMPLING_METRICS } from '../../src/observability';
 import type { EventQueue } from '../../src/queue/types';
@@ -148,40 +147,5 @@ describe('flag routes in the handler', () => {
     const r = await handler(apiEvent('POST', '/decide/', JSON.stringify({ token: KEY, distinct_id: 'u' })), {} as Context);
     expect(r).toMatchObject({ statusCode: 200, body: '{"featureFlags":{}}' });
     expect(seen).toEqual(['https://ph.example/decide/']);
-  });
-});
-
-describe('optional PostHog secrets of ingest', () => {
-  it('resolved when readable; on failure sampling is off and the required secrets are untouched', async () => {
-    const env: Record<string, string | undefined> = {
-      POSTHOG_API_KEY: 'phc_already_set',
-      POSTHOG_PERSONAL_API_KEY_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:missing',
-      TALLY_API_KEYS_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:keys',
-    };
-    const logged: string[] = [];
-    // No AWS here: the fetch of the personal key fails, which must not throw.
-    process.env.AWS_ACCESS_KEY_ID ??= 'test';
-    process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
-    const prevEndpoint = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
-    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = 'http://127.0.0.1:9';
-    try {
-      await resolveOptionalSecrets(env, (m) => logged.push(m));
-    } finally {
-      if (prevEndpoint === undefined) delete process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
-      else process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = prevEndpoint;
-    }
-    expect(logged).toHaveLength(1);
-    expect(env.POSTHOG_PERSONAL_API_KEY_SECRET_ARN).toBeUndefined();
-    expect(env.POSTHOG_PERSONAL_API_KEY).toBeUndefined();
-    expect(env.POSTHOG_API_KEY).toBe('phc_already_set');
-    expect(env.TALLY_API_KEYS_SECRET_ARN).toBeDefined();
-  });
-
-  it('nothing to resolve: no change', async () => {
-    const env: Record<string, string | undefined> = { TALLY_API_KEYS: 'k' };
-    await resolveOptionalSecrets(env, () => {
-      throw new Error('no log expected');
-    });
-    expect(env).toEqual({ TALLY_API_KEYS: 'k' });
   });
 });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { awsSecretFetcher, extractSecretValue, pendingSecrets, resolveSecretEnv, SecretResolutionError } from '../../src/secrets';
+import { lazy } from '../../functions/lazy';
+import { awsSecretFetcher, extractSecretValue, pendingSecrets, resolveSecretEnv, SecretEnv, SecretResolutionError } from '../../src/secrets';
 
 /** Scripted answers of GetSecretValue per secret id (or for any id), and the ids asked for. */
 type Answer = { SecretString?: string; SecretBinary?: Uint8Array } | Error;
@@ -228,5 +229,124 @@ describe('awsSecretFetcher (GetSecretValue over HTTP, SigV4, no SDK)', () => {
   it('fails closed without credentials', async () => {
     const get = awsSecretFetcher({ endpoint, credentials: () => { throw new Error('no AWS credentials'); } });
     await expect(get(POSTHOG_ARN)).rejects.toThrow(/no AWS credentials/);
+  });
+
+  it('goes through the signed JSON client: a 5xx or throttling answer is retried', async () => {
+    const answers: Array<[number, unknown]> = [
+      [500, { __type: 'InternalServiceError', message: 'try again' }],
+      [400, { __type: 'com.amazonaws.secretsmanager#ThrottlingException', message: 'Rate exceeded' }],
+    ];
+    answer = { ARN: POSTHOG_ARN, SecretString: SECRET };
+    const before = requests.length;
+    const original = server.listeners('request')[0] as (...a: unknown[]) => void;
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res) => {
+      const next = answers.shift();
+      if (!next) return original(req, res);
+      req.resume();
+      req.on('end', () => {
+        requests.push({ headers: req.headers, body: '' });
+        res.writeHead(next[0], { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(next[1]));
+      });
+    });
+    try {
+      const get = awsSecretFetcher({ endpoint, credentials: creds, retryBaseMs: 1 });
+      expect(await get(POSTHOG_ARN)).toEqual({ SecretString: SECRET });
+      expect(requests.length - before).toBe(3);
+    } finally {
+      server.removeAllListeners('request');
+      server.on('request', original);
+    }
+  });
+
+  it('AWS_ENDPOINT_URL_SECRETS_MANAGER is honoured (src/config.ts reads it)', async () => {
+    answer = { ARN: POSTHOG_ARN, SecretString: SECRET };
+    const saved = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = endpoint;
+    try {
+      const before = requests.length;
+      expect(await awsSecretFetcher({ credentials: creds })(POSTHOG_ARN)).toEqual({ SecretString: SECRET });
+      expect(requests.length).toBe(before + 1);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+      else process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = saved;
+    }
+  });
+});
+
+describe('SecretEnv and lazy(): optional secrets are retried later, not given up', () => {
+  const PERSONAL_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:tally/dev/personal';
+
+  it('a required secret that fails fails the invocation; the next invocation tries again', async () => {
+    let fail = true;
+    const fetchSecret = async (id: string) => {
+      sm.calls.push(id);
+      if (fail) throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+      return { SecretString: 'key-one-123' };
+    };
+    const env: Record<string, string | undefined> = { TALLY_API_KEYS_SECRET_ARN: API_KEYS_ARN };
+    const h = lazy(() => async () => env.TALLY_API_KEYS, { env, fetchSecret });
+    await expect(h()).rejects.toThrow(/AccessDeniedException/);
+    fail = false;
+    await expect(h()).resolves.toBe('key-one-123');
+    expect(sm.calls).toHaveLength(2);
+  });
+
+  it('an optional secret that fails: the handler is built without it, tried again after the retry period, and rebuilt once it resolves', async () => {
+    let now = 1_000_000;
+    let personalFails = true;
+    const fetchSecret = async (id: string) => {
+      sm.calls.push(id);
+      if (id === PERSONAL_ARN && personalFails) throw Object.assign(new Error('throttled'), { name: 'ThrottlingException' });
+      return { SecretString: id === API_KEYS_ARN ? 'key-one-123' : 'phx_personal' };
+    };
+    const env: Record<string, string | undefined> = { TALLY_API_KEYS_SECRET_ARN: API_KEYS_ARN, POSTHOG_PERSONAL_API_KEY_SECRET_ARN: PERSONAL_ARN };
+    const logged: string[] = [];
+    let builds = 0;
+    const h = lazy(
+      () => {
+        builds++;
+        const personal = env.POSTHOG_PERSONAL_API_KEY;
+        return async () => ({ keys: env.TALLY_API_KEYS, sampling: personal !== undefined });
+      },
+      { env, fetchSecret, optionalSecrets: ['POSTHOG_PERSONAL_API_KEY'], retryOptionalAfterMs: 60_000, log: (m) => logged.push(m) },
+    );
+    // A fake clock for the retry period.
+    const realNow = Date.now;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    try {
+      expect(await h()).toEqual({ keys: 'key-one-123', sampling: false });
+      expect(logged).toEqual([expect.stringContaining('POSTHOG_PERSONAL_API_KEY')]);
+      expect(env.POSTHOG_PERSONAL_API_KEY_SECRET_ARN).toBe(PERSONAL_ARN); // not deleted: retried later
+      const calls = sm.calls.length;
+      now += 30_000;
+      expect(await h()).toEqual({ keys: 'key-one-123', sampling: false });
+      expect(sm.calls.length).toBe(calls); // within the retry period: no call
+      now += 31_000;
+      personalFails = false;
+      expect(await h()).toEqual({ keys: 'key-one-123', sampling: true }); // resolved and rebuilt
+      expect(builds).toBe(2);
+      now += 120_000;
+      const after = sm.calls.length;
+      await h();
+      expect(sm.calls.length).toBe(after); // nothing pending any more
+    } finally {
+      (Date.now as jest.Mock).mockRestore?.();
+      Date.now = realNow;
+    }
+  });
+
+  it('SecretEnv resolves the required secrets only, leaving the optional ones to refreshOptional', async () => {
+    sm.on(API_KEYS_ARN).resolves({ SecretString: 'key-one-123' });
+    sm.on(POSTHOG_ARN).resolves({ SecretString: SECRET });
+    const env: Record<string, string | undefined> = { TALLY_API_KEYS_SECRET_ARN: API_KEYS_ARN, POSTHOG_API_KEY_SECRET_ARN: POSTHOG_ARN };
+    const secrets = new SecretEnv(env, { optional: ['POSTHOG_API_KEY'], fetchSecret: sm.fetch });
+    await secrets.resolveRequired();
+    expect(env.TALLY_API_KEYS).toBe('key-one-123');
+    expect(env.POSTHOG_API_KEY).toBeUndefined();
+    expect(secrets.optionalDue()).toBe(true);
+    expect(await secrets.refreshOptional()).toBe(true);
+    expect(env.POSTHOG_API_KEY).toBe(SECRET);
+    expect(secrets.optionalDue()).toBe(false);
   });
 });
