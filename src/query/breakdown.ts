@@ -12,16 +12,8 @@ import { mapLimit } from '../util/concurrency';
 import { digest } from '../util/ids';
 import { iso, windowEnd, windowsBetween, windowStart } from '../windows';
 import { freshRows, withStableStates } from './fresh';
-import { dimensionFilters, dimsMatch, invalid, itemKeyOf, parseRange, type QueryConfig } from './query';
+import { dimensionFilters, dimsMatch, invalid, itemKeyOf, parseRange, type QueryConfig, timeParam } from './query';
 
-const time = z.pipe(
-  z.string(),
-  z.transform((v: string, ctx) => {
-    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(ms)) ctx.issues.push({ code: 'custom', message: 'must be ISO-8601 or epoch milliseconds', input: v });
-    return ms;
-  }),
-);
 
 /** Rows per page: default and most. */
 export const BREAKDOWN_LIMITS = { default: 100, max: 10_000 } as const;
@@ -29,8 +21,8 @@ export const BREAKDOWN_LIMITS = { default: 100, max: 10_000 } as const;
 export const breakdownSchema = z.object({
   event: z.string({ error: 'is required' }).check(z.minLength(1, 'is required'), z.maxLength(200)),
   granularity: z._default(z.enum(['day', 'month'], { error: 'must be day or month' }), 'month'),
-  from: z.optional(time),
-  to: z.optional(time),
+  from: z.optional(timeParam),
+  to: z.optional(timeParam),
   limit: z._default(
     z.pipe(
       z.string(),

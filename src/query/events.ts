@@ -9,18 +9,10 @@ import type { ReadStore } from '../store/types';
 import { DEFAULT_PROJECT } from '../types';
 import { iso, windowEnd, windowStart } from '../windows';
 import { freshRows, withStableStates } from './fresh';
-import { invalid, parseRange } from './query';
+import { invalid, parseRange, timeParam } from './query';
 
-const time = z.pipe(
-  z.string(),
-  z.transform((v: string, ctx) => {
-    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(ms)) ctx.issues.push({ code: 'custom', message: 'must be ISO-8601 or epoch milliseconds', input: v });
-    return ms;
-  }),
-);
 
-export const eventsQuerySchema = z.object({ from: z.optional(time), to: z.optional(time) });
+export const eventsQuerySchema = z.object({ from: z.optional(timeParam), to: z.optional(timeParam) });
 
 export interface EventsAnswer {
   /** Whole months: from the first's start to the last's end (exclusive). */

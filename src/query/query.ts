@@ -23,7 +23,8 @@ export interface QueryConfig {
   shards: number;
 }
 
-const time = z.pipe(
+/** A time parameter: ISO-8601 or epoch milliseconds → epoch ms (every query route reads them alike). */
+export const timeParam = z.pipe(
   z.string(),
   z.transform((v: string, ctx) => {
     const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
@@ -36,8 +37,8 @@ export const usageQuerySchema = z.object({
   event: z.string({ error: 'is required' }).check(z.minLength(1, 'is required'), z.maxLength(200)),
   distinctId: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
   granularity: z._default(z.enum(GRANULARITIES as unknown as ['minute', 'hour', 'day', 'month'], { error: `must be one of ${GRANULARITIES.join(', ')}` }), 'hour'),
-  from: z.optional(time),
-  to: z.optional(time),
+  from: z.optional(timeParam),
+  to: z.optional(timeParam),
 });
 
 export interface UsageAnswer {

@@ -9,22 +9,15 @@
  * outbox retries later.
  */
 import type { PostHogEvent } from '../types';
-import { deliverWithPostHogNode } from './deliver';
+import { deliverWithPostHogNode, type DeliveryOptions } from './deliver';
 import type { PostHogSink } from './types';
 
-export interface PostHogSinkOptions {
-  apiKey: string;
-  host: string;
-  requestTimeoutMs: number;
-  fetchRetryCount: number;
-  fetchRetryDelayMs: number;
-  /**
-   * Events per HTTP request. 5,000 batch events are ~2.3 MB of JSON (~0.3 MB gzipped), far under
-   * PostHog's 20 MB `/batch` limit, and hold every (event, user) pair of a 10,000-message aggregator run
-   * in the benchmark's traffic: one request per run (100 per 1M single calls; 400 at 1,000 per request).
-   */
-  maxBatchSize: number;
-}
+/**
+ * posthog-node's settings for the sink. `maxBatchSize` events per HTTP request: the outbox's entries
+ * hold up to 5,000 (src/rollup/outbox.ts), ~2.3 MB of JSON (~0.3 MB gzipped), far under PostHog's
+ * 20 MB `/batch` limit: one request per entry.
+ */
+export type PostHogSinkOptions = Omit<DeliveryOptions, 'timeoutMs'>;
 
 export const posthogSinkDefaults = { requestTimeoutMs: 5000, fetchRetryCount: 1, fetchRetryDelayMs: 500, maxBatchSize: 5000 } as const;
 
@@ -45,8 +38,9 @@ export class PostHogNodeSink implements PostHogSink {
         properties: e.properties,
         timestamp: new Date(e.timestamp),
         uuid: e.uuid,
-        // Batch events come from tally, not from the user's device: no GeoIP from tally's address.
-        disableGeoip: e.event.endsWith('_batch') && e.properties.tally_batch_id !== undefined ? true : e.properties.$geoip_disable === true,
+        // Batch events come from tally, not from the user's device: they carry `$geoip_disable` (src/rollup/events.ts),
+        // so PostHog does not locate them at tally's address. Forwarded events keep what the client said.
+        disableGeoip: e.properties.$geoip_disable === true,
       })),
       this.o,
     );
