@@ -28,7 +28,7 @@ const events = (n: number): PostHogEvent[] =>
     event: 'big_route_batch',
     distinctId: `user-${i}`,
     timestamp: '2026-11-22T10:00:00.000Z',
-    properties: { calls: i + 1, distinctId: `user-${i}`, tally_batch_id: 'b1' },
+    properties: { calls: i + 1, distinctId: `user-${i}`, window_start: '2026-11-22T10:00:00.000Z', window_end: '2026-11-22T10:01:00.000Z', $geoip_disable: true },
   }));
 
 test('delivers every event, gzip, with our uuids, timestamps and properties', async () => {
