@@ -305,13 +305,16 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       const until = Date.now() + timeoutMs;
       for (;;) {
         await rollup();
-        let left = 0;
+        const left: string[] = [];
         for (const shard of allShards(o.shards)) {
-          left += (await store.allDeltas(shard)).length;
-          if (ro.delivered) left += (await store.listOutbox(shard, 1)).length;
+          for (const d of await store.allDeltas(shard)) left.push(`delta ${shard} ${d.sk}`);
+          if (ro.delivered) for (const e of await store.listOutbox(shard, 5)) left.push(`outbox entry ${shard} ${e.sk}`);
         }
-        if (left === 0) return;
-        if (Date.now() > until) throw new Error(`not rolled up after ${timeoutMs} ms: ${left} delta(s)/entries left`);
+        if (left.length === 0) return;
+        if (Date.now() > until) {
+          const states = await Promise.all(allShards(o.shards).map((s) => store.getState(s)));
+          throw new Error(`not rolled up after ${timeoutMs} ms: ${left.join(', ')}; shard states ${JSON.stringify(states.filter((x) => x.seq > 0 || x.owner))}`);
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     };

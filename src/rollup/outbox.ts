@@ -6,8 +6,9 @@
  *   refused events are isolated; each is kept aside (`X#<shard>`, metric `PostHogEventsRejected`),
  *   the rest is delivered: **one poisoned event never blocks another**;
  * - PostHog is unreachable, times out or answers 5xx/429 → the entry stays, the next one is tried;
- *   after two such failures in a row the shard backs off (exponentially, up to 5 minutes). Nothing
- *   grows meanwhile but the number of entries, one per shard and window, each of bounded size.
+ *   after two such failures in a row (in any shards of the pass) delivery stops for the pass, and a
+ *   failing shard backs off (exponentially, up to a minute). Nothing grows meanwhile but the number
+ *   of entries, one per shard and window, each of bounded size.
  *
  * Resending an entry is safe: its events' uuids are fixed, and PostHog keeps one event per uuid.
  */
@@ -61,6 +62,8 @@ export interface DeliveryDeps {
   limit: number;
   /** Stop starting new entries when less than this is left before the deadline. */
   reserveMs: number;
+  /** Retryable failures in a row, shared by the shards of one pass: at two, delivery stops for the pass. */
+  circuit?: { failuresInARow: number };
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -74,7 +77,8 @@ export interface DeliveryReport {
   oldestMs: number;
 }
 
-const MAX_BACKOFF_MS = 5 * 60_000;
+/** Backoff of a failing shard: 1 s, 2 s, 4 s … at most a minute (the schedule's period: longer saves nothing). */
+const MAX_BACKOFF_MS = 60_000;
 
 /** Sends events; isolates refused ones by halving. Returns what PostHog refused, or the retryable error. */
 async function sendIsolating(sink: PostHogSink, events: ProjectEvent[]): Promise<{ sent: number; refused: Array<{ e: ProjectEvent; why: string }>; error?: unknown }> {
@@ -105,17 +109,17 @@ export async function deliverOutbox(st: ShardState, d: DeliveryDeps): Promise<De
     rep.backlog = entries.length;
     return rep;
   }
-  let inARow = 0;
+  const circuit = d.circuit ?? { failuresInARow: 0 };
   let failures = st.failures;
   let done = 0;
   const left = new Set(entries);
   for (const e of entries) {
-    if (remainingMs() < d.reserveMs || inARow >= 2) break;
+    if (remainingMs() < d.reserveMs || circuit.failuresInARow >= 2) break;
     const events = decodeEntry(e.data);
     const r = await sendIsolating(d.sink, events);
     if (r.error) {
       rep.failed += events.length;
-      inARow++;
+      circuit.failuresInARow++;
       failures++;
       d.log?.('warn', 'PostHog did not take an outbox entry; it stays for later', { shard: st.shard, entry: e.sk, error: String(r.error) });
       continue;
@@ -127,14 +131,14 @@ export async function deliverOutbox(st: ShardState, d: DeliveryDeps): Promise<De
     left.delete(e);
     rep.sent += r.sent;
     rep.rejected += r.refused.length;
-    inARow = 0;
+    circuit.failuresInARow = 0;
     failures = 0;
   }
   rep.backlog = entries.length - done;
   const oldest = [...left][0];
   rep.oldestMs = oldest ? Math.max(0, d.now() - entryWindow(oldest.sk)) : 0;
   if (failures !== st.failures) {
-    const retryAt = failures === 0 ? 0 : d.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures, 9));
+    const retryAt = failures === 0 ? 0 : d.now() + Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures, 9));
     if (await d.store.transition(st.shard, d.owner, st, { retryAt, failures })) {
       st.retryAt = retryAt;
       st.failures = failures;

@@ -103,8 +103,10 @@ function add(into: RollupReport, r: Partial<RollupReport>): void {
 export const isDue = (windowStart: number, now: number, w: AggregationWindow, skewMs: number): boolean => windowStart + w.lengthMs + w.graceMs + skewMs <= now;
 
 /**
- * One pass over the given shards (default: all): roll every due window, then deliver the outbox.
- * Bounded by the current deadline (src/util/deadline.ts) and `budgetMs`.
+ * One pass over the given shards (default: all): first roll every due window of every shard, then
+ * deliver their outboxes — so counting never waits behind a slow PostHog. Once PostHog fails twice in a
+ * row during the pass, the remaining shards skip delivery (it is down: no point in trying each). Bounded
+ * by the current deadline (src/util/deadline.ts) and `budgetMs`.
  */
 export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[]; budgetMs?: number; deliver?: boolean } = {}): Promise<RollupReport> {
   const d = { ...rollupDefaults, ...deps };
@@ -116,15 +118,41 @@ export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[
   const pass = { ...d, owner: d.owner ?? uuidv7() };
   await mapLimit(shards, d.shardConcurrency, async (shard) => {
     try {
-      add(rep, await rollShard(shard, pass, now, timeLeft, o.deliver ?? true));
+      add(rep, await rollShard(shard, pass, now, timeLeft));
     } catch (err) {
       d.log?.('error', 'roll-up of a shard failed; the next pass resumes it', { shard, error: String(err) });
     }
   });
+  if ((o.deliver ?? true) && d.sink) {
+    const circuit = { failuresInARow: 0 };
+    await mapLimit(
+      shards.filter((s) => s !== TOTALS_SHARD),
+      d.shardConcurrency,
+      async (shard) => {
+        if (circuit.failuresInARow >= 2 || timeLeft() < d.reserveMs) return;
+        try {
+          add(rep, await deliverShard(shard, pass, d.sink!, now, circuit));
+        } catch (err) {
+          d.log?.('error', 'outbox delivery of a shard failed; the next pass resumes it', { shard, error: String(err) });
+        }
+      },
+    );
+  }
   return rep;
 }
 
-async function rollShard(shard: string, d: RollupDeps & typeof rollupDefaults & { owner: string }, now: () => number, timeLeft: () => number, deliver: boolean): Promise<Partial<RollupReport>> {
+/** Delivers one shard's outbox under its lease (the roll-up of the shard is done, or someone else's). */
+async function deliverShard(shard: string, d: RollupDeps & typeof rollupDefaults & { owner: string }, sink: PostHogSink, now: () => number, circuit: { failuresInARow: number }): Promise<Partial<RollupReport>> {
+  const st = await d.store.acquire(shard, d.owner, now(), d.leaseMs);
+  if (!st) return { busy: 1 };
+  try {
+    return await deliverOutbox(st, { store: d.store, sink, owner: d.owner, now, limit: d.outboxLimit, reserveMs: d.reserveMs, log: d.log, circuit });
+  } finally {
+    await d.store.release(shard, d.owner).catch(() => undefined);
+  }
+}
+
+async function rollShard(shard: string, d: RollupDeps & typeof rollupDefaults & { owner: string }, now: () => number, timeLeft: () => number): Promise<Partial<RollupReport>> {
   const owner = d.owner;
   const rep = emptyReport();
   let st: ShardState | undefined = await d.store.acquire(shard, owner, now(), d.leaseMs);
@@ -165,9 +193,6 @@ async function rollShard(shard: string, d: RollupDeps & typeof rollupDefaults & 
       if (pending.length === 0) continue;
       const cur: ShardState = st!;
       if (!(await move({ seq: cur.seq + 1, phase: 'rolling', window: w, lastSk: pending[pending.length - 1]!.sk, part: cur.window === w ? cur.part + 1 : 0 }))) return rep;
-    }
-    if (deliver && d.sink && shard !== TOTALS_SHARD && timeLeft() > d.reserveMs) {
-      add(rep, await deliverOutbox(st!, { store: d.store, sink: d.sink, owner, now, limit: d.outboxLimit, reserveMs: d.reserveMs, log: d.log }));
     }
     return rep;
   } finally {

@@ -140,7 +140,7 @@ test('10,000 mixed events, PostHog down for part of the run, bad requests mixed 
   while ((await stack.rollup()).failed === 0 && Date.now() < downUntil) await new Promise((r) => setTimeout(r, 300));
   expect(standin.count('/batch/')).toBeGreaterThan(0);
   standin.setDown(false);
-  await stack.rolledUp(60_000, { delivered: true });
+  await stack.rolledUp(120_000, { delivered: true });
   expect((await totalOf('big_route')) + (await totalOf('api_call'))).toBe(10_000);
 
   // The outbox delivered what PostHog missed; batch events sum to exactly the counted total.
