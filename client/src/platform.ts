@@ -92,10 +92,3 @@ export function utf8Length(s: string): number {
   }
   return n;
 }
-
-/** A timer that does not keep the process alive. */
-export function unrefTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
-  const t = setTimeout(fn, ms);
-  (t as unknown as { unref?: () => void }).unref?.();
-  return t;
-}

@@ -10,9 +10,10 @@
 import { backoffDelay } from './backoff';
 import { TallyError } from './errors';
 import { serialiseEvent, type TrackEvent } from './event';
-import { globals, unrefTimer, type FetchLike } from './platform';
+import { globals, type FetchLike } from './platform';
 import { createEncoder, postBatch, type Compression, type EncodedBody, type SendOutcome } from './send';
 import { Spool } from './spool';
+import { unrefTimer, type Timer } from './timers';
 
 /** tally's native API takes at most this many events per request. */
 export const MAX_FLUSH_AT = 1000;
@@ -142,7 +143,7 @@ interface Batch {
   encoded: EncodedBody | undefined;
   attempts: number;
   state: 'ready' | 'sending' | 'waiting';
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: Timer | undefined;
   done: Promise<void> | undefined;
   resolveDone: (() => void) | undefined;
 }
@@ -192,7 +193,7 @@ class TallyClient implements Tally {
   private readonly spool: Spool | undefined;
   private readonly counters: Omit<TallyStats, 'queued'> = { tracked: 0, replayed: 0, delivered: 0, dropped: 0, rejected: 0, invalid: 0, skipped: 0, requests: 0, retries: 0, spoolErrors: 0 };
   private open: OpenBatch = { lines: [], bytes: 0, spoolBroken: false };
-  private openTimer: ReturnType<typeof setTimeout> | undefined;
+  private openTimer: Timer | undefined;
   /** Cut batches, oldest first: waiting, in flight, or waiting for a retry. */
   private readonly batches: Batch[] = [];
   private held = 0;
@@ -267,7 +268,7 @@ class TallyClient implements Tally {
     const waiting = this.batches.map((b) => (b.done ??= new Promise<void>((r) => (b.resolveDone = r))));
     if (waiting.length > 0) {
       const timeoutMs = options.timeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: Timer | undefined;
       await Promise.race([Promise.all(waiting), new Promise<void>((r) => (timer = unrefTimer(r, Math.max(0, timeoutMs))))]);
       clearTimeout(timer);
     }

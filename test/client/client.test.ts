@@ -117,7 +117,7 @@ describe('retries', () => {
 
   it('retries 408 and 429 too', async () => {
     const t = client({ flushAt: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
-    standin.respond = (r, i) => (i === 0 ? { status: 408 } : i === 1 ? { status: 429 } : { status: 202, body: '{}' });
+    standin.respond = (_r, i) => (i === 0 ? { status: 408 } : i === 1 ? { status: 429 } : { status: 202, body: '{}' });
     t.track({ distinctId: 'x' });
     await until(() => t.stats().delivered === 1);
     expect(standin.requests.map((r) => r.answer)).toEqual([408, 429, 202]);
