@@ -64,6 +64,10 @@ function expectRecorded(rows: Recorded[], routes: { big: string; nested: string;
   expect(tally.stats().skipped).toBe(2);
 }
 
+const closeServer = (s: { close(): unknown; closeAllConnections?(): void }) => {
+  s.closeAllConnections?.();
+  s.close();
+};
 const work = () => new Promise((r) => setTimeout(r, 20));
 const eventOf = (route: string | undefined) => (route === '/big/:id' || route === '/big/{id}' ? 'big_route' : 'api_call');
 
@@ -91,7 +95,7 @@ it('Express: route templates including the mount path, 404 and async errors', as
   try {
     expect(await exercise(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)).toEqual([200, 200, 404, 500, 200, 200]);
   } finally {
-    server.close();
+    closeServer(server);
   }
   expectRecorded(await recorded(), { big: '/big/:id', nested: '/sub/items/:id', boom: '/boom' });
 });
@@ -113,7 +117,7 @@ it('Express: an error thrown after the await in a nested router keeps the mount 
   try {
     expect(await get(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, '/sub/fail/3')).toBe(502);
   } finally {
-    server.close();
+    closeServer(server);
   }
   expect((await recorded()).map((r) => [r.properties.route, r.properties.status])).toEqual([['/sub/fail/:id', 502]]);
 });
@@ -165,7 +169,7 @@ it('Hono: route templates including sub-apps, 404 and errors', async () => {
   try {
     expect(await exercise(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)).toEqual([200, 200, 404, 500, 200, 200]);
   } finally {
-    server.close();
+    closeServer(server);
   }
   expectRecorded(await recorded(), { big: '/big/:id', nested: '/sub/items/:id', boom: '/boom' });
 });
@@ -243,7 +247,7 @@ it('never fails a request: option functions that throw are reported once, and th
   try {
     for (const user of ['throws', 'throws', 'props', 'props', 'ok']) expect(await get(base, '/big/1', user)).toBe(200);
   } finally {
-    server.close();
+    closeServer(server);
   }
   const rows = await recorded();
   expect(rows.map((r) => [r.distinctId, r.properties.plan, r.properties.route])).toEqual([['ok', 'pro', '/big/:id']]);
@@ -254,4 +258,25 @@ it('never fails a request: option functions that throw are reported once, and th
 it('refuses, at setup, a middleware without a distinctId function', () => {
   expect(() => expressMiddleware(tally, {} as never)).toThrow(expect.objectContaining({ code: 'invalid_options', message: expect.stringMatching(/distinctId must be a function/) }));
   expect(() => honoMiddleware({} as never, { distinctId: () => 'x' })).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+});
+
+it('Express: a request whose client left before any answer is tracked with status 499', async () => {
+  const app = express();
+  app.use(expressMiddleware(tally, { distinctId: () => 'leaver' }));
+  let answered = false;
+  app.get('/slow/:id', async (_req, res) => {
+    await new Promise((r) => setTimeout(r, 300));
+    answered = true;
+    if (!res.writableEnded) res.send('late');
+  });
+  const server = app.listen(0);
+  await new Promise((r) => server.once('listening', r));
+  try {
+    await expect(fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/slow/1`, { signal: AbortSignal.timeout(50) })).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 400));
+  } finally {
+    closeServer(server);
+  }
+  expect(answered).toBe(true);
+  expect((await recorded()).map((r) => [r.properties.route, r.properties.status])).toEqual([['/slow/:id', 499]]);
 });

@@ -1,7 +1,10 @@
 /**
  * Express / Connect middleware. The route template is taken at the moment Express matches a route
  * (`req.baseUrl` + the route's path, so `/sub` + `/x/:id`), because Express restores `req.baseUrl` when
- * an error leaves a router; the event is recorded when the response closes.
+ * an error leaves a router. The call is tracked when the response head is written, before any byte of
+ * the answer leaves: a client that got its answer was tracked (with a spool, even if the process is
+ * killed right after). A request whose client went away before any answer is tracked when it closes,
+ * with status 499.
  */
 import type { Tally } from '../tally';
 import { createRecorder, UNMATCHED_ROUTE, type MiddlewareOptions } from './shared';
@@ -14,14 +17,15 @@ export interface ExpressRequestLike {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** The parts of a response the middleware reads. */
+/** The parts of a response the middleware reads (and `writeHead`, which it wraps). */
 export interface ExpressResponseLike {
   statusCode: number;
-  writableFinished?: boolean;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  writeHead: (...args: any[]) => unknown;
   once(event: 'close', listener: () => void): unknown;
 }
 
-/** Status recorded for a request whose client went away before the response was complete (nginx's convention). */
+/** Status recorded for a request whose client went away before any answer was written (nginx's convention). */
 export const CLIENT_CLOSED_STATUS = 499;
 
 function template(baseUrl: string | undefined, path: unknown): string | undefined {
@@ -54,6 +58,12 @@ export function expressMiddleware<Req extends ExpressRequestLike = ExpressReques
   return function tallyExpressMiddleware(req, res, next) {
     const start = performance.now();
     let route: string | undefined;
+    let done = false;
+    const track = (status: number): void => {
+      if (done) return;
+      done = true;
+      record(req, { route: route ?? UNMATCHED_ROUTE, method: req.method ?? 'GET', status, durationMs: performance.now() - start });
+    };
     try {
       let current = req.route;
       // Express assigns req.route when it dispatches to a route: read the mount path at that moment.
@@ -66,14 +76,13 @@ export function expressMiddleware<Req extends ExpressRequestLike = ExpressReques
           route = template(req.baseUrl, v?.path);
         },
       });
-      res.once('close', () =>
-        record(req, {
-          route: route ?? UNMATCHED_ROUTE,
-          method: req.method ?? 'GET',
-          status: res.writableFinished === false ? CLIENT_CLOSED_STATUS : res.statusCode,
-          durationMs: performance.now() - start,
-        }),
-      );
+      // Every answer goes through writeHead (res.end/res.write call it implicitly), as on-headers relies on.
+      const writeHead = res.writeHead;
+      res.writeHead = function tallyWriteHead(this: unknown, ...args: unknown[]) {
+        track(typeof args[0] === 'number' ? args[0] : res.statusCode);
+        return writeHead.apply(this, args);
+      };
+      res.once('close', () => track(CLIENT_CLOSED_STATUS));
     } catch {
       /* never fail the request */
     }

@@ -1,6 +1,7 @@
 /**
- * Fastify plugin: one `onResponse` hook for the whole app (the plugin is not encapsulated, as
- * `fastify-plugin` would arrange, without depending on it).
+ * Fastify plugin: one `onSend` hook for the whole app (the plugin is not encapsulated, as
+ * `fastify-plugin` would arrange, without depending on it). `onSend` runs for every reply, 404s and
+ * errors included, before the answer is written: a client that got its answer was tracked.
  */
 import type { Tally } from '../tally';
 import { createRecorder, type MiddlewareOptions } from './shared';
@@ -15,12 +16,14 @@ export interface FastifyRequestLike {
 /** The parts of a Fastify reply the plugin reads. */
 export interface FastifyReplyLike {
   statusCode: number;
-  elapsedTime?: number;
 }
 
 /** A Fastify plugin (callback style), as `app.register()` takes it. */
 export type FastifyPluginLike<Req> = (
-  instance: { addHook(name: 'onResponse', hook: (request: Req, reply: FastifyReplyLike, done: () => void) => void): unknown },
+  instance: {
+    addHook(name: 'onRequest', hook: (request: Req, reply: FastifyReplyLike, done: () => void) => void): unknown;
+    addHook(name: 'onSend', hook: (request: Req, reply: FastifyReplyLike, payload: unknown, done: (err: null, payload: unknown) => void) => void): unknown;
+  },
   options: unknown,
   done: (err?: Error) => void,
 ) => void;
@@ -42,12 +45,19 @@ export type FastifyPluginLike<Req> = (
  */
 export function fastifyPlugin<Req extends FastifyRequestLike = FastifyRequestLike>(tally: Tally, options: MiddlewareOptions<Req>): FastifyPluginLike<Req> {
   const record = createRecorder(tally, options, 'fastifyPlugin');
+  // Fastify measures reply.elapsedTime only when a logger or an onResponse hook is set up.
+  const starts = new WeakMap<object, number>();
   const plugin: FastifyPluginLike<Req> = (instance, _options, done) => {
-    instance.addHook('onResponse', (request, reply, next) => {
+    instance.addHook('onRequest', (request, _reply, next) => {
+      starts.set(request, performance.now());
+      next();
+    });
+    instance.addHook('onSend', (request, reply, payload, next) => {
       try {
-        record(request, { route: request.routeOptions?.url, method: request.method, status: reply.statusCode, durationMs: reply.elapsedTime ?? 0 });
+        const start = starts.get(request);
+        record(request, { route: request.routeOptions?.url, method: request.method, status: reply.statusCode, durationMs: start === undefined ? 0 : performance.now() - start });
       } finally {
-        next();
+        next(null, payload);
       }
     });
     done();
