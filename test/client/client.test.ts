@@ -188,6 +188,32 @@ describe('bounded memory', () => {
   });
 });
 
+describe('transports', () => {
+  it('sends through a given fetch (as on Deno, Bun, Workers), gzipped, and honours Retry-After there too', async () => {
+    const t = client({ fetch: globalThis.fetch, flushAt: 100, retryBaseDelayMs: 0, retryMaxDelayMs: 0 });
+    standin.respond = (r, i) => (i === 0 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 202, body: `{"accepted":${r.uuids.length}}` });
+    const uuids = Array.from({ length: 100 }, (_, i) => t.track({ distinctId: i })!);
+    await until(() => t.stats().delivered === 100, 5000);
+    expect(standin.requests.map((r) => [r.gzipped, r.uuids])).toEqual([
+      [true, uuids],
+      [true, uuids],
+    ]);
+    expect(standin.requests[1]!.at - standin.requests[0]!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('keeps the JSON exact: escaping in ids and names, numbers, unicode', async () => {
+    const t = client({ flushIntervalMs: 60_000 });
+    const odd = 'a"b\\c\u2028é😀\n';
+    t.track({ distinctId: odd, event: `ev ${odd}`, properties: { [odd]: odd, n: -0.5, nested: { a: [1, null, true] } } });
+    t.track({ distinctId: 1234567890123 });
+    await t.flush();
+    const [a, b] = standin.requests[0]!.events;
+    expect(a).toMatchObject({ distinctId: odd, event: `ev ${odd}`, properties: { [odd]: odd, n: -0.5, nested: { a: [1, null, true] } } });
+    expect(b).toMatchObject({ distinctId: 1234567890123, event: 'api_call' });
+    expect(b!.properties).toBeUndefined();
+  });
+});
+
 describe('validation', () => {
   it('refuses, alone, each event tally would reject, and sends the good ones', async () => {
     const errors: TallyError[] = [];
