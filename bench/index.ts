@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only ingest,cold,aggregator,e2e,naive,cost]`
+ * `npm run bench [-- --quick] [-- --only ingest,cold,aggregator,e2e,naive,client,cost]`
  *
  * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
  * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAggregatorBench, skewSensitivity } from './aggregator';
+import { runClientBench } from './client';
 import { runColdStartBench } from './cold-start';
 import { ASSUMPTIONS, computeCosts, PRICES } from './cost';
 import { runE2eBench } from './e2e';
@@ -19,7 +20,7 @@ import { argv, progress, REPO } from './lib';
 import { runNaiveBench } from './naive';
 import { evaluateGoals, load, machine, renderSvg, renderTables, type BenchResults } from './report';
 
-const SECTIONS = ['ingest', 'cold', 'aggregator', 'e2e', 'naive', 'cost'] as const;
+const SECTIONS = ['ingest', 'cold', 'aggregator', 'e2e', 'naive', 'client', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
   }
   if (only.has('e2e')) r.e2e = await timed('4. end to end', () => runE2eBench({ quick }));
   if (only.has('naive')) r.naive = await timed('5. naive approaches', () => runNaiveBench({ quick }));
+  if (only.has('client')) r.client = await timed('7. client', () => runClientBench({ quick }));
   if (only.has('cost') && r.ingest && r.aggregator) {
     const rows = [...computeCosts({ ingest: r.ingest, aggregator: r.aggregator }, 'sdk'), ...computeCosts({ ingest: r.ingest, aggregator: r.aggregator }, 'fast').filter((x) => x.approach.startsWith('tally'))];
     r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows };

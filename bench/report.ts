@@ -4,6 +4,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import type { AggregatorRow, SkewRow } from './aggregator';
+import { clientGoals, clientTable, type ClientResults } from './client';
 import type { ColdStartRow } from './cold-start';
 import type { CostRow } from './cost';
 import type { E2eRow } from './e2e';
@@ -32,6 +33,7 @@ export interface BenchResults {
   aggregatorSkew?: SkewRow[];
   e2e?: E2eRow[];
   naive?: NaiveRow[];
+  client?: ClientResults;
   cost?: { prices: Record<string, number>; assumptions: Record<string, number>; rows: CostRow[] };
   goals: Goal[];
 }
@@ -126,6 +128,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       note: `(a) coalesces calls that arrive while a request is in flight (${na.rate} calls/s, 50 ms PostHog round trip); tally: 10,000-message batches, up to 5,000 events per PostHog request`,
     });
   }
+  goals.push(...clientGoals(r.client));
   return goals;
 }
 
@@ -191,6 +194,7 @@ export function renderTables(r: BenchResults): string {
       ),
     );
   }
+  if (r.client) out.push(clientTable(r.client, table));
   if (r.cost) {
     out.push('\n6. Cost per 1M tracked calls (USD, us-east-1 list prices; month = 1M calls/minute × 30 days)');
     out.push(table(['approach', 'case', 'calls/request', 'per 1M calls', 'per month'], r.cost.rows.map((x) => [x.approach, x.case, x.callsPerRequest, `$${fmt(x.per1M, 3)}`, `$${fmt(x.perMonthAt1MPerMinute)}`])));

@@ -42,6 +42,8 @@ export interface TallyStandin {
   countedBy(field: 'distinctId' | 'event'): Map<string, number>;
   countedTwice(): string[];
   lost(tracked: Iterable<string>): string[];
+  /** Forgets every request and count. */
+  reset(): void;
   /** Stops listening (new connections are refused) and drops open connections: tally unreachable. */
   goDown(): Promise<void>;
   /** Listens again on the same port. */
@@ -68,6 +70,13 @@ export async function startTallyStandin(o: { port?: number; key?: string } = {})
     countedBy: (field) => byField[field],
     countedTwice: () => [...counts].filter(([, n]) => n > 1).map(([u]) => u),
     lost: (tracked) => [...tracked].filter((u) => !counts.has(u)),
+    reset: () => {
+      requests.length = 0;
+      seen.clear();
+      counts.clear();
+      byField.distinctId.clear();
+      byField.event.clear();
+    },
     goDown: async () => {
       await new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
