@@ -4,6 +4,7 @@
  * Retry-After, no retry on a 4xx, drop-oldest, validation, and the pure backoff and uuid helpers.
  */
 import { backoffDelay, createTally, parseRetryAfter, TallyError, uuidv7, type Tally, type TallyOptions } from '../../client/src';
+import { serialiseProperties } from '../../client/src/event';
 import { startTallyStandin, type TallyStandin } from '../support/tally-standin';
 
 const KEY = 'tally_standin_key';
@@ -310,6 +311,27 @@ describe('helpers', () => {
     expect(parseRetryAfter('86400')).toBe(5 * 60_000);
     expect(parseRetryAfter('soon')).toBeUndefined();
     expect(parseRetryAfter(null)).toBeUndefined();
+  });
+
+  it('serialiseProperties writes what JSON.stringify writes', () => {
+    const date = new Date('2026-01-02T03:04:05.678Z');
+    const withToJson = { toJSON: () => ({ replaced: true }), x: 1 };
+    const inherited = Object.create({ inheritedKey: 'no' }) as Record<string, unknown>;
+    inherited.own = 'yes';
+    const cases: Array<Record<string, unknown>> = [
+      {},
+      { route: '/big/:id', method: 'GET', status: 200, duration_ms: 1.7 },
+      { s: 'quote " backslash \\ newline \n tab \t nul \u0000 line sep \u2028 é 😀', long: 'x'.repeat(100) },
+      { n: -0, big: 1e21, small: 1e-7, nan: Number.NaN, inf: -Infinity, int: 42 },
+      { t: true, f: false, nil: null, undef: undefined, fn: () => 1, sym: Symbol('s') },
+      { date, nested: { a: [1, 'two', null, undefined, { deep: true }] }, arr: [] },
+      { 2: 'numeric keys first', 1: 'in order', b: 'then', a: 'insertion order' },
+      { [Symbol('hidden')]: 1, visible: 2 },
+      withToJson,
+      inherited,
+    ];
+    for (const c of cases) expect(serialiseProperties(c)).toBe(JSON.stringify(c));
+    expect(() => serialiseProperties({ n: BigInt(1) })).toThrow(TypeError);
   });
 
   it('uuidv7: version 7, the time in the first 48 bits, unique', () => {
