@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     ...(a.get('spool') ? { spool: a.get('spool') } : {}),
     ...(a.get('flush-at') ? { flushAt: Number(a.get('flush-at')) } : {}),
     ...(a.get('flush-interval-ms') ? { flushIntervalMs: Number(a.get('flush-interval-ms')) } : {}),
+    ...(a.get('compression') ? { compression: a.get('compression') as 'gzip' | 'none' } : {}),
     onError: () => undefined,
   });
 
@@ -116,11 +117,14 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     let calls = 0;
     if (a.has('calls')) {
-      // Burst: as fast as the process can, yielding every 1,000 calls so sending interleaves as in an API.
+      // Burst: as fast as the stand-in takes them, yielding every 1,000 calls so sending interleaves as
+      // in an API, and waiting while 10,000 are held (faster than that, the buffer would drop the oldest
+      // and the CPU per call would leave out the sending of what was dropped).
       const n = Number(a.get('calls'));
       while (calls < n) {
         for (let i = 0; i < 1000 && calls < n; i++) tally.track(events[calls++ & 4095]!);
         await nextTurn();
+        while (tally.stats().queued > 10_000) await new Promise((r) => setTimeout(r, 1));
       }
     } else {
       // Paced: `rate` calls per second for `seconds`, a few every millisecond or so.
