@@ -18,7 +18,7 @@ export type { FetchLike } from './platform';
 export type { Compression } from './send';
 export { UNMATCHED_ROUTE } from './middleware/shared';
 export type { MiddlewareOptions, CallInfo } from './middleware/shared';
-export { expressMiddleware, CLIENT_CLOSED_STATUS } from './middleware/express';
+export { expressMiddleware } from './middleware/express';
 export type { ExpressRequestLike, ExpressResponseLike } from './middleware/express';
 export { fastifyPlugin } from './middleware/fastify';
 export type { FastifyPluginLike, FastifyRequestLike, FastifyReplyLike } from './middleware/fastify';

@@ -9,7 +9,7 @@
  */
 import { backoffDelay } from './backoff';
 import { TallyError } from './errors';
-import { serialiseEvent, type TrackEvent } from './event';
+import { checkEvent, eventJson, serialiseEvent, type CheckedEvent, type TrackEvent } from './event';
 import { globals, type FetchLike } from './platform';
 import { createEncoder, fetchTransport, nodeHttpTransport, postBatch, type Compression, type EncodedBody, type SendOutcome, type Transport } from './send';
 import { Spool } from './spool';
@@ -135,21 +135,25 @@ export interface TallyInternal {
   report(err: TallyError): void;
 }
 
+/** An event in a batch: its JSON (spooled events, replayed ones), or checked and not yet written. */
+type Item = string | CheckedEvent;
+
 interface Batch {
-  /** The events' JSON, until the body is encoded. */
-  lines: string[] | undefined;
+  /** The events, until the body is encoded. */
+  items: Item[] | undefined;
   count: number;
+  /** Cut order; a batch split when it was written keeps its parent's (flush() waits for both). */
+  seq: number;
   file: string | undefined;
   encoded: EncodedBody | undefined;
   attempts: number;
   state: 'ready' | 'sending' | 'waiting';
   timer: Timer | undefined;
-  done: Promise<void> | undefined;
-  resolveDone: (() => void) | undefined;
 }
 
 interface OpenBatch {
-  lines: string[];
+  items: Item[];
+  /** JSON bytes so far: counted as events are spooled (without a spool, batches are split by bytes when written). */
   bytes: number;
   /** A spool write failed: the segment no longer matches the batch. */
   spoolBroken: boolean;
@@ -192,7 +196,10 @@ class TallyClient implements Tally {
   private readonly encode: (json: string) => Promise<EncodedBody>;
   private readonly spool: Spool | undefined;
   private readonly counters: Omit<TallyStats, 'queued'> = { tracked: 0, replayed: 0, delivered: 0, dropped: 0, rejected: 0, invalid: 0, skipped: 0, requests: 0, retries: 0, spoolErrors: 0 };
-  private open: OpenBatch = { lines: [], bytes: 0, spoolBroken: false };
+  private open: OpenBatch = { items: [], bytes: 0, spoolBroken: false };
+  private seq = 0;
+  /** Resolved (and replaced) whenever a batch is done with: what flush() waits on. */
+  private changed: { promise: Promise<void>; resolve: () => void } = signal();
   private openTimer: Timer | undefined;
   /** Cut batches, oldest first: waiting, in flight, or waiting for a retry. */
   private readonly batches: Batch[] = [];
@@ -229,9 +236,23 @@ class TallyClient implements Tally {
       this.report(new TallyError('closed', 'track() after shutdown(): the event was not tracked', { events: 1 }));
       return undefined;
     }
-    let s;
+    // Checked now; written to JSON when the batch is cut, in one tight loop off the request path
+    // (one event at a time between requests runs on cold caches, at several times the CPU). With a
+    // spool, written now: it must be on disk before track() returns.
+    let item: Item;
+    let uuid: string;
+    let bytes = 0;
     try {
-      s = serialiseEvent(event, this.o.maxBatchBytes);
+      if (this.spool) {
+        const s = serialiseEvent(event, this.o.maxBatchBytes);
+        item = s.json;
+        uuid = s.uuid;
+        bytes = s.bytes;
+      } else {
+        const c = checkEvent(event);
+        item = c;
+        uuid = c.uuid;
+      }
     } catch (err) {
       this.counters.invalid++;
       this.report(err instanceof TallyError ? err : new TallyError('invalid_event', String(err), { events: 1, cause: err }));
@@ -243,36 +264,39 @@ class TallyClient implements Tally {
       this.report(new TallyError('buffer_full', `buffer full (maxQueue ${this.o.maxQueue}) and every batch in flight: dropped the new event`, { events: 1 }));
       return undefined;
     }
-    const open = this.open;
-    if (open.lines.length > 0 && open.bytes + s.bytes + 1 > this.o.maxBatchBytes) this.cut();
-    if (this.spool && !this.open.spoolBroken) {
-      try {
-        this.spool.append(s.json);
-      } catch (err) {
-        this.open.spoolBroken = true;
-        this.counters.spoolErrors++;
-        this.report(new TallyError('spool_failed', `spool write failed, this batch is kept in memory only: ${(err as Error).message}`, { cause: err }));
+    if (this.spool) {
+      if (this.open.items.length > 0 && this.open.bytes + bytes + 1 > this.o.maxBatchBytes) this.cut();
+      if (!this.open.spoolBroken) {
+        try {
+          this.spool.append(item as string);
+        } catch (err) {
+          this.open.spoolBroken = true;
+          this.counters.spoolErrors++;
+          this.report(new TallyError('spool_failed', `spool write failed, this batch is kept in memory only: ${(err as Error).message}`, { cause: err }));
+        }
       }
     }
     const o = this.open;
-    o.lines.push(s.json);
-    o.bytes += s.bytes + 1;
+    o.items.push(item);
+    o.bytes += bytes + 1;
     this.held++;
     this.counters.tracked++;
-    if (o.lines.length >= this.o.flushAt) this.cut();
-    else if (o.lines.length === 1 && this.o.flushIntervalMs > 0) this.openTimer = unrefTimer(() => this.cut(), this.o.flushIntervalMs);
-    return s.uuid;
+    if (o.items.length >= this.o.flushAt) this.cut();
+    else if (o.items.length === 1 && this.o.flushIntervalMs > 0) this.openTimer = unrefTimer(() => this.cut(), this.o.flushIntervalMs);
+    return uuid;
   }
 
   async flush(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
     this.cut();
-    const waiting = this.batches.map((b) => (b.done ??= new Promise<void>((r) => (b.resolveDone = r))));
-    if (waiting.length > 0) {
-      const timeoutMs = options.timeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
-      let timer: Timer | undefined;
-      await Promise.race([Promise.all(waiting), new Promise<void>((r) => (timer = unrefTimer(r, Math.max(0, timeoutMs))))]);
-      clearTimeout(timer);
-    }
+    const upTo = this.seq;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
+    let timedOut = false;
+    const timer = unrefTimer(() => {
+      timedOut = true;
+      this.notify();
+    }, Math.max(0, timeoutMs));
+    while (!timedOut && this.batches.some((b) => b.seq <= upTo)) await this.changed.promise;
+    clearTimeout(timer);
     return { pending: this.held };
   }
 
@@ -321,7 +345,7 @@ class TallyClient implements Tally {
       this.report(new TallyError('buffer_full', `spool holds more than maxQueue ${this.o.maxQueue} events: dropped its oldest batch of ${b.lines.length}`, { events: b.lines.length }));
     }
     for (const b of found.slice(first)) {
-      this.batches.push(newBatch(b.lines, b.file));
+      this.batches.push(newBatch(b.lines, b.file, ++this.seq));
       this.held += b.lines.length;
       this.counters.replayed += b.lines.length;
     }
@@ -333,8 +357,8 @@ class TallyClient implements Tally {
     clearTimeout(this.openTimer);
     this.openTimer = undefined;
     const open = this.open;
-    if (open.lines.length === 0) return;
-    this.open = { lines: [], bytes: 0, spoolBroken: false };
+    if (open.items.length === 0) return;
+    this.open = { items: [], bytes: 0, spoolBroken: false };
     let file: string | undefined;
     if (this.spool) {
       try {
@@ -346,7 +370,7 @@ class TallyClient implements Tally {
         this.report(new TallyError('spool_failed', `spool segment could not be sealed, this batch is kept in memory only: ${(err as Error).message}`, { cause: err }));
       }
     }
-    this.batches.push(newBatch(open.lines, file));
+    this.batches.push(newBatch(open.items, file, ++this.seq));
     this.pump();
   }
 
@@ -364,9 +388,18 @@ class TallyClient implements Tally {
     let outcome: SendOutcome;
     try {
       if (!b.encoded) {
-        const json = `{"batch":[${b.lines!.join(',')}]}`;
+        // Off the request path that cut the batch (track() returns first), then in one loop.
+        if (b.items!.some((x) => typeof x !== 'string')) await nextMacrotask();
+        const lines = this.write(b);
+        if (lines.length === 0) {
+          this.inFlight--;
+          this.finish(b);
+          this.pump();
+          return;
+        }
+        const json = `{"batch":[${lines.join(',')}]}`;
         b.encoded = await this.encode(json).catch((): EncodedBody => ({ body: json, gzip: false }));
-        b.lines = undefined;
+        b.items = undefined;
       }
       this.counters.requests++;
       if (b.attempts > 0) this.counters.retries++;
@@ -405,6 +438,57 @@ class TallyClient implements Tally {
     this.pump();
   }
 
+  /**
+   * The batch's events as JSON lines, before its first send (its composition is fixed from then on).
+   * An event that cannot be written (a BigInt, a cycle, bigger than maxBatchBytes) is left out and
+   * counted as rejected; events past maxBatchBytes move to new batches right after this one.
+   */
+  private write(b: Batch): string[] {
+    const lines: string[] = [];
+    let bytes = 0;
+    let bad = 0;
+    let firstError: TallyError | undefined;
+    let rest: Item[] | undefined;
+    const items = b.items!;
+    for (let i = 0; i < items.length; i++) {
+      const x = items[i]!;
+      let line: string;
+      let n: number;
+      if (typeof x === 'string') {
+        line = x;
+        n = line.length;
+      } else {
+        try {
+          const e = eventJson(x, this.o.maxBatchBytes);
+          line = e.json;
+          n = e.bytes;
+        } catch (err) {
+          bad++;
+          firstError ??= err instanceof TallyError ? err : new TallyError('invalid_event', String(err), { cause: err });
+          continue;
+        }
+        if (lines.length > 0 && bytes + n + 1 > this.o.maxBatchBytes) {
+          rest = items.slice(i);
+          break;
+        }
+      }
+      lines.push(line);
+      bytes += n + 1;
+    }
+    if (bad > 0) {
+      this.counters.rejected += bad;
+      this.held -= bad;
+      this.report(new TallyError('invalid_event', `${bad} event(s) could not be written and were left out: ${firstError!.message}`, { events: bad, cause: firstError }));
+    }
+    if (rest) {
+      const next = newBatch(rest, undefined, b.seq);
+      this.batches.splice(this.batches.indexOf(b) + 1, 0, next);
+    }
+    b.count = lines.length;
+    b.items = lines;
+    return lines;
+  }
+
   /** Drops the oldest batch not in flight; false if every batch is in flight. */
   private dropOldest(): boolean {
     const b = this.batches.find((x) => x.state !== 'sending');
@@ -421,7 +505,14 @@ class TallyClient implements Tally {
     if (i >= 0) this.batches.splice(i, 1);
     this.held -= b.count;
     if (b.file) this.safeRemove(b.file);
-    b.resolveDone?.();
+    this.notify();
+  }
+
+  /** Wakes every flush() waiting, each once (a resolved signal is replaced, never awaited again). */
+  private notify(): void {
+    const c = this.changed;
+    this.changed = signal();
+    c.resolve();
   }
 
   private safeRemove(file: string): void {
@@ -434,8 +525,20 @@ class TallyClient implements Tally {
   }
 }
 
-function newBatch(lines: string[], file: string | undefined): Batch {
-  return { lines, count: lines.length, file, encoded: undefined, attempts: 0, state: 'ready', timer: undefined, done: undefined, resolveDone: undefined };
+function newBatch(items: Item[], file: string | undefined, seq: number): Batch {
+  return { items, count: items.length, seq, file, encoded: undefined, attempts: 0, state: 'ready', timer: undefined };
+}
+
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** After the current task and its I/O callbacks (setImmediate where it exists). */
+function nextMacrotask(): Promise<void> {
+  const si = (globalThis as unknown as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  return new Promise((r) => (si ? si(r) : setTimeout(r, 0)));
 }
 
 /**

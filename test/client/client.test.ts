@@ -5,6 +5,9 @@
  */
 import { backoffDelay, createTally, parseRetryAfter, TallyError, uuidv7, type Tally, type TallyOptions } from '../../client/src';
 import { serialiseProperties } from '../../client/src/event';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTallyStandin, type TallyStandin } from '../support/tally-standin';
 
 const KEY = 'tally_standin_key';
@@ -229,21 +232,37 @@ describe('validation', () => {
       { distinctId: 'u', event: 'e'.repeat(201) },
       { distinctId: 'u', timestamp: 'yesterday' },
       { distinctId: 'u', properties: [1, 2] },
-      { distinctId: 'u', properties: { n: BigInt(1) } },
-      { distinctId: 'u', properties: { big: 'x'.repeat(900_000) } },
       null,
     ];
     for (const e of bad) expect(t.track(e as never)).toBeUndefined();
     expect(t.track({ distinctId: 42, event: 'e'.repeat(200) })).toMatch(UUIDV7);
     expect(t.track({ distinctId: 'x'.repeat(200), timestamp: 0 })).toMatch(UUIDV7);
+    // What only writing the JSON reveals is found when the batch is cut: left out, alone, and counted.
+    expect(t.track({ distinctId: 'u', properties: { n: BigInt(1) } })).toMatch(UUIDV7);
+    expect(t.track({ distinctId: 'u', properties: { big: 'x'.repeat(900_000) } })).toMatch(UUIDV7);
     await t.flush();
-    expect(errors.map((e) => e.code)).toEqual(Array(bad.length).fill('invalid_event'));
+    expect(errors.map((e) => e.code)).toEqual(Array(bad.length + 1).fill('invalid_event'));
     expect(errors.map((e) => e.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/distinctId is required/), expect.stringMatching(/at most 200/), expect.stringMatching(/timestamp/), expect.stringMatching(/BigInt/), expect.stringMatching(/more than the 800000/)]),
+      expect.arrayContaining([expect.stringMatching(/distinctId is required/), expect.stringMatching(/at most 200/), expect.stringMatching(/timestamp/), expect.stringMatching(/2 event\(s\) could not be written.*BigInt/)]),
     );
     expect(standin.requests).toHaveLength(1);
     expect(standin.requests[0]!.uuids).toHaveLength(2);
-    expect(t.stats()).toMatchObject({ tracked: 2, invalid: bad.length, delivered: 2 });
+    expect(t.stats()).toMatchObject({ tracked: 4, invalid: bad.length, rejected: 2, delivered: 2, queued: 0 });
+  });
+
+  it('with a spool, refuses at track() what cannot be written (it must be on disk when track() returns)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-validate-'));
+    try {
+      const errors: TallyError[] = [];
+      const t = client({ spool: dir }, errors);
+      expect(t.track({ distinctId: 'u', properties: { n: BigInt(1) } })).toBeUndefined();
+      expect(t.track({ distinctId: 'u', properties: { big: 'x'.repeat(900_000) } })).toBeUndefined();
+      expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/BigInt/), expect.stringMatching(/more than the 800000/)]);
+      expect(t.stats()).toMatchObject({ tracked: 0, invalid: 2 });
+      await t.shutdown();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses track() after shutdown()', async () => {

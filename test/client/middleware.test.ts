@@ -9,6 +9,7 @@ import middy from '@middy/core';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createTally, expressMiddleware, fastifyPlugin, honoMiddleware, middyMiddleware, UNMATCHED_ROUTE, type Tally, type TallyError } from '../../client/src';
 import { startTallyStandin, type TallyStandin } from '../support/tally-standin';
@@ -260,14 +261,14 @@ it('refuses, at setup, a middleware without a distinctId function', () => {
   expect(() => honoMiddleware({} as never, { distinctId: () => 'x' })).toThrow(expect.objectContaining({ code: 'invalid_options' }));
 });
 
-it('Express: a request whose client left before any answer is tracked with status 499', async () => {
+it('Express: a request whose client left is tracked with the status the app answered', async () => {
   const app = express();
   app.use(expressMiddleware(tally, { distinctId: () => 'leaver' }));
   let answered = false;
   app.get('/slow/:id', async (_req, res) => {
     await new Promise((r) => setTimeout(r, 300));
     answered = true;
-    if (!res.writableEnded) res.send('late');
+    res.status(201).send('late');
   });
   const server = app.listen(0);
   await new Promise((r) => server.once('listening', r));
@@ -278,5 +279,28 @@ it('Express: a request whose client left before any answer is tracked with statu
     closeServer(server);
   }
   expect(answered).toBe(true);
-  expect((await recorded()).map((r) => [r.properties.route, r.properties.status])).toEqual([['/slow/:id', 499]]);
+  expect((await recorded()).map((r) => [r.properties.route, r.properties.status])).toEqual([['/slow/:id', 201]]);
+});
+
+it('Connect / plain node:http: hooks the response itself (no Express prototypes), route (unmatched)', async () => {
+  const mw = expressMiddleware(tally, { distinctId: (req) => req.headers['x-user'] as string });
+  const server = createServer((req, res) => {
+    mw(req as never, res, () => {
+      res.statusCode = req.url === '/teapot' ? 418 : 200;
+      res.end('ok');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    expect(await get(base, '/teapot', 'u1')).toBe(418);
+    expect(await get(base, '/x', 'u2')).toBe(200);
+  } finally {
+    closeServer(server);
+  }
+  expect((await recorded()).map((r) => [r.distinctId, r.properties.route, r.properties.status])).toEqual([
+    ['u1', UNMATCHED_ROUTE, 418],
+    ['u2', UNMATCHED_ROUTE, 200],
+  ]);
 });

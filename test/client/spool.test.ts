@@ -67,7 +67,7 @@ it('has each event on disk when track() returns, one segment per batch, and dele
 it('replays what an earlier process left, batch for batch, so tally counts each event once', async () => {
   // The first process: tally takes the first batch but the answer is lost, then tally is down.
   const first = client({ flushAt: 100, flushIntervalMs: 60_000 });
-  standin.respond = () => 'lose';
+  standin.respond = (_r, i) => (i === 0 ? 'lose' : { status: 503 });
   const uuids = Array.from({ length: 100 }, (_, i) => first.track({ distinctId: `u${i % 5}` })!);
   await until(() => standin.requests.length === 1);
   await standin.goDown();
@@ -85,7 +85,8 @@ it('replays what an earlier process left, batch for batch, so tally counts each 
   await second.flush({ timeoutMs: 5000 });
   expect(second.stats()).toMatchObject({ replayed: 230, delivered: 230, queued: 0 });
   expect(standin.requests[0]!.uuids).toEqual(uuids.slice(0, 100));
-  expect(standin.requests.filter((r) => r.uuids.join() === uuids.slice(0, 100).join())).toHaveLength(2);
+  // Sent before the crash (its answer lost), perhaps retried before tally went down, and replayed.
+  expect(standin.requests.filter((r) => r.uuids.join() === uuids.slice(0, 100).join()).length).toBeGreaterThanOrEqual(2);
   expect(standin.countedTwice()).toEqual([]);
   expect(standin.lost(uuids)).toEqual([]);
   expect(segments()).toEqual([]);

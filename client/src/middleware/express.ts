@@ -3,8 +3,9 @@
  * (`req.baseUrl` + the route's path, so `/sub` + `/x/:id`), because Express restores `req.baseUrl` when
  * an error leaves a router. The call is tracked when the response head is written, before any byte of
  * the answer leaves: a client that got its answer was tracked (with a spool, even if the process is
- * killed right after). A request whose client went away before any answer is tracked when it closes,
- * with status 499.
+ * killed right after); if the client has gone before the answer, when the app ends the response. A
+ * request the app never answers is not tracked: listening for every response's `close` would cost each
+ * request more than tracking it.
  */
 import type { Tally } from '../tally';
 import { createRecorder, UNMATCHED_ROUTE, type MiddlewareOptions } from './shared';
@@ -17,16 +18,14 @@ export interface ExpressRequestLike {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** The parts of a response the middleware reads (and `writeHead`, which it wraps). */
+/** The parts of a response the middleware reads (and `writeHead` and `end`, which it wraps). */
 export interface ExpressResponseLike {
   statusCode: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   writeHead: (...args: any[]) => unknown;
-  once(event: 'close', listener: () => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  end: (...args: any[]) => unknown;
 }
-
-/** Status recorded for a request whose client went away before any answer was written (nginx's convention). */
-export const CLIENT_CLOSED_STATUS = 499;
 
 function template(baseUrl: string | undefined, path: unknown): string | undefined {
   if (path === undefined || path === null) return undefined;
@@ -55,37 +54,96 @@ export function expressMiddleware<Req extends ExpressRequestLike = ExpressReques
   options: MiddlewareOptions<Req>,
 ): (req: Req, res: ExpressResponseLike, next: (err?: unknown) => void) => void {
   const record = createRecorder(tally, options, 'expressMiddleware');
+  const finish = (call: CallState, status: number): void => {
+    call.done = true;
+    const req = call.req as Req & Tagged;
+    const route = req[TEMPLATE] ?? template(req.baseUrl, req.route?.path) ?? UNMATCHED_ROUTE;
+    record(req, { route, method: req.method ?? 'GET', status, durationMs: performance.now() - call.start });
+  };
   return function tallyExpressMiddleware(req, res, next) {
-    const start = performance.now();
-    let route: string | undefined;
-    let done = false;
-    const track = (status: number): void => {
-      if (done) return;
-      done = true;
-      record(req, { route: route ?? UNMATCHED_ROUTE, method: req.method ?? 'GET', status, durationMs: performance.now() - start });
-    };
     try {
-      let current = req.route;
-      // Express assigns req.route when it dispatches to a route: read the mount path at that moment.
-      Object.defineProperty(req, 'route', {
-        configurable: true,
-        enumerable: true,
-        get: () => current,
-        set: (v: ExpressRequestLike['route']) => {
-          current = v;
-          route = template(req.baseUrl, v?.path);
-        },
-      });
-      // Every answer goes through writeHead (res.end/res.write call it implicitly), as on-headers relies on.
-      const writeHead = res.writeHead;
-      res.writeHead = function tallyWriteHead(this: unknown, ...args: unknown[]) {
-        track(typeof args[0] === 'number' ? args[0] : res.statusCode);
-        return writeHead.apply(this, args);
-      };
-      res.once('close', () => track(CLIENT_CLOSED_STATUS));
+      const r = res as ExpressResponseLike & Tagged;
+      r[CALL] = { req, start: performance.now(), done: false, finish: finish as CallState['finish'] };
+      // Express gives every app its own request and response prototypes: hooks installed there once
+      // cost a request nothing but a property read (a per-request accessor on req would cost Express
+      // a slow path on every property it reads). Connect and plain node:http get per-request hooks.
+      const reqProto = Object.getPrototypeOf(req) as Tagged | null;
+      if (reqProto && reqProto[INSTALLED] !== true && hasOwn.call(reqProto, 'app')) captureRouteOn(reqProto);
+      const resProto = Object.getPrototypeOf(res) as Tagged | null;
+      if (resProto && hasOwn.call(resProto, 'app')) {
+        if (resProto[INSTALLED] !== true) hookWriteHeadOnPrototype(resProto);
+      } else hookWriteHeadOnInstance(r);
     } catch {
       /* never fail the request */
     }
     next();
   };
+}
+
+/** What one request's tracking needs, kept on its response under {@link CALL}. */
+interface CallState {
+  req: ExpressRequestLike;
+  start: number;
+  done: boolean;
+  finish(call: CallState, status: number): void;
+}
+
+const CALL = Symbol.for('@tally/client.express.call');
+const ROUTE = Symbol.for('@tally/client.express.route');
+const TEMPLATE = Symbol.for('@tally/client.express.template');
+const INSTALLED = Symbol.for('@tally/client.express.installed');
+interface Tagged {
+  [CALL]?: CallState;
+  [ROUTE]?: ExpressRequestLike['route'];
+  [TEMPLATE]?: string;
+  [INSTALLED]?: boolean;
+  writeHead?: (...args: unknown[]) => unknown;
+  end?: (...args: unknown[]) => unknown;
+}
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Express assigns `req.route` when it dispatches to a route: the setter reads the mount path at that moment. */
+function captureRouteOn(proto: Tagged): void {
+  Object.defineProperty(proto, 'route', {
+    configurable: true,
+    enumerable: true,
+    get(this: Tagged) {
+      return this[ROUTE];
+    },
+    set(this: Tagged & ExpressRequestLike, v: ExpressRequestLike['route']) {
+      this[ROUTE] = v;
+      this[TEMPLATE] = template(this.baseUrl, v?.path);
+    },
+  });
+  Object.defineProperty(proto, INSTALLED, { value: true });
+}
+
+/**
+ * Every answer goes through writeHead (res.end and res.write call it implicitly, as on-headers relies
+ * on), except one whose client has gone: Node then skips the head, but the app still calls res.end.
+ */
+function hooked(original: (...args: unknown[]) => unknown, isWriteHead: boolean) {
+  return function tallyHook(this: Tagged & ExpressResponseLike, status: unknown) {
+    const call = this[CALL];
+    if (call !== undefined && !call.done) {
+      try {
+        call.finish(call, isWriteHead && typeof status === 'number' ? status : this.statusCode);
+      } catch {
+        /* never fail the request */
+      }
+    }
+    // eslint-disable-next-line prefer-rest-params
+    return original.apply(this, arguments as unknown as unknown[]);
+  };
+}
+
+function hookWriteHeadOnPrototype(proto: Tagged): void {
+  Object.defineProperty(proto, 'writeHead', { value: hooked(proto.writeHead!, true), writable: true, configurable: true });
+  Object.defineProperty(proto, 'end', { value: hooked(proto.end!, false), writable: true, configurable: true });
+  Object.defineProperty(proto, INSTALLED, { value: true });
+}
+
+function hookWriteHeadOnInstance(res: Tagged): void {
+  res.writeHead = hooked(res.writeHead!, true);
+  res.end = hooked(res.end!, false);
 }
