@@ -60,7 +60,7 @@ export interface TallyStats {
   delivered: number;
   /** Events dropped because the buffer was full (`maxQueue`), oldest batch first. */
   dropped: number;
-  /** Events in batches tally refused with a 4xx other than 408/429 (not retried). */
+  /** Events in batches tally refused with a 4xx other than 408/429 (not retried), and events that could not be written to JSON when their batch was cut. */
   rejected: number;
   /** Events held now: being filled, waiting, in flight or waiting for a retry. */
   queued: number;
