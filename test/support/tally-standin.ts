@@ -78,13 +78,17 @@ export async function startTallyStandin(o: { port?: number; key?: string } = {})
       byField.event.clear();
     },
     goDown: async () => {
-      await new Promise<void>((r) => server.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      // close() waits for open connections: end them, as a crashed server would.
       for (const s of sockets) s.destroy();
+      await closed;
     },
     comeBack: () => new Promise<void>((r) => server.listen(standin.port, '127.0.0.1', () => r())),
     stop: async () => {
+      if (!server.listening) return;
+      const closed = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
-      if (server.listening) await new Promise<void>((r) => server.close(() => r()));
+      await closed;
     },
   };
 
