@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only ingest,cold,counting,e2e,naive,soak,cost]`
+ * `npm run bench [-- --quick] [-- --only ingest,cold,counting,e2e,naive,soak,client,cost]`
  *
  * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
  * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
@@ -10,6 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runClientBench } from './client';
 import { runColdStartBench } from './cold-start';
 import { ASSUMPTIONS, computeCosts, PRICES } from './cost';
 import { runCountingBench } from './counting';
@@ -20,7 +21,7 @@ import { runNaiveBench } from './naive';
 import { runSoakBench } from './soak';
 import { evaluateGoals, load, machine, renderSvg, renderTables, type BenchResults } from './report';
 
-const SECTIONS = ['ingest', 'cold', 'counting', 'e2e', 'naive', 'soak', 'cost'] as const;
+const SECTIONS = ['ingest', 'cold', 'counting', 'e2e', 'naive', 'soak', 'client', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
   if (only.has('e2e')) r.e2e = await timed('4. end to end', () => runE2eBench({ quick }));
   if (only.has('naive')) r.naive = await timed('5. naive approaches', () => runNaiveBench({ quick }));
   if (only.has('soak')) r.soak = await timed('6. memory under sustained load', () => runSoakBench({ quick }));
+  if (only.has('client')) r.client = await timed('7. client', () => runClientBench({ quick }));
   if (only.has('cost') && r.ingest && r.counting) {
     r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows: computeCosts({ ingest: r.ingest, counting: r.counting.rows }) };
   }

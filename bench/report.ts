@@ -3,6 +3,7 @@
  * SVG chart written by hand (no charting library): six panels of horizontal bars with goal lines.
  */
 import { cpus, loadavg } from 'node:os';
+import { clientGoals, clientTable, type ClientResults } from './client';
 import type { ColdStartRow } from './cold-start';
 import type { CostRow } from './cost';
 import type { CountingResults } from './counting';
@@ -33,6 +34,7 @@ export interface BenchResults {
   e2e?: E2eRow[];
   naive?: NaiveRow[];
   soak?: SoakRow;
+  client?: ClientResults;
   cost?: { prices: Record<string, number>; assumptions: Record<string, number>; rows: CostRow[] };
   goals: Goal[];
 }
@@ -200,6 +202,7 @@ export function evaluateGoals(r: BenchResults): Goal[] {
       note: 'tally: up to 5,000 batch events per PostHog request',
     });
   }
+  goals.push(...clientGoals(r.client));
   return goals;
 }
 
@@ -279,8 +282,9 @@ export function renderTables(r: BenchResults): string {
     out.push(`\n6. Memory under sustained load (npm start's defaults, ${k.rate} requests/s for ${k.durationMs / 1000} s)`);
     out.push(table(['requests', 'failed', 'lost', 'RSS start MB', 'half', 'end', 'max', 'idle', 'second half %'], [[k.requests, k.failed, k.lost, k.rssStartMb, k.rssHalfMb, k.rssEndMb, k.rssMaxMb, k.rssIdleMb, k.growthSecondHalfPercent]]));
   }
+  if (r.client) out.push(clientTable(r.client, table));
   if (r.cost) {
-    out.push('\n7. Cost per 1M tracked calls (USD, us-east-1 list prices; month = 1M calls/minute × 30 days)');
+    out.push('\n8. Cost per 1M tracked calls (USD, us-east-1 list prices; month = 1M calls/minute × 30 days)');
     out.push(table(['approach', 'case', 'calls/request', 'per 1M calls', 'per month'], r.cost.rows.map((x) => [x.approach, x.case, x.callsPerRequest, `$${fmt(x.per1M, 3)}`, `$${fmt(x.perMonthAt1MPerMinute)}`])));
   }
   return out.join('\n');
