@@ -30,7 +30,7 @@ beforeAll(async () => {
   const { buildClient } = require(join(REPO, 'client/build.cjs')) as { buildClient(o: { outDir: string; types?: boolean }): Promise<string> };
   await buildClient({ outDir: join(root, 'dist'), types: false });
   clientEsm = pathToFileURL(join(root, 'dist/index.mjs')).href;
-  opts = { port: 0, apiKey: KEY, sink: new NoopSink(), dataDir: join(root, 'tally'), batchWindowMs: 200, staleSeconds: 4, visibilityTimeoutSeconds: 6 };
+  opts = { port: 0, apiKey: KEY, sink: new NoopSink(), dataDir: join(root, 'tally'), batchWindowMs: 200, staleSeconds: 4, visibilityTimeoutSeconds: 6, windowSeconds: 10, graceSeconds: 8, rollupIntervalMs: 300 };
   stack = await startLocalStack(opts);
   opts.port = Number(new URL(stack.url).port);
 });

@@ -106,7 +106,7 @@ async function startApps(): Promise<void> {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tally-client-e2e-'));
-  opts = { port: 0, apiKey: KEY, sink: new NoopSink(), dataDir, batchSize: 1000, batchWindowMs: 200, staleSeconds: 4, visibilityTimeoutSeconds: 6 };
+  opts = { port: 0, apiKey: KEY, sink: new NoopSink(), dataDir, batchSize: 1000, batchWindowMs: 200, staleSeconds: 4, visibilityTimeoutSeconds: 6, windowSeconds: 10, graceSeconds: 8, rollupIntervalMs: 300 };
   stack = await startLocalStack(opts);
   // Restarts reuse the port: the clients keep the URL they were given.
   opts.port = Number(new URL(stack.url).port);
@@ -155,11 +155,15 @@ test('10,000 requests to Express, Fastify and Hono apps, tally stopped for part 
   let done = 0;
   let outage: Promise<void> | undefined;
   let outageRequests = 0;
+  let stopping = false;
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   let next = 0;
   await Promise.all(
     Array.from({ length: 24 }, async () => {
       while (next < REQUESTS) {
+        // Stopping the stack takes 1–5 s on a loaded machine: requests go on while it stops, but not so
+        // many that the outage proper would find the load nearly done.
+        while (stopping && done >= 4000) await sleep(10);
         const p = plan(next++);
         const status = await call(agent, bases.get(p.fw)!, p.path, p.user);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -169,7 +173,9 @@ test('10,000 requests to Express, Fastify and Hono apps, tally stopped for part 
         if (done === 3000) {
           // tally goes away for a while; the apps keep answering and their clients keep the calls.
           outage = (async () => {
+            stopping = true;
             await stack.stop();
+            stopping = false;
             // Down for 2,500 requests (fewer if stopping took long), never past the end of the load.
             const from = done;
             const until = Math.min(from + 2500, REQUESTS - 1500);
