@@ -2,7 +2,10 @@
  * Packs events into as few SQS messages as fit, and messages into as few SendMessageBatch calls as
  * SQS allows (≤ 10 entries, ≤ 1 MiB per call). Each message id is a digest of its events' uuids, so a
  * client that retries with the same uuids produces the same message ids and the aggregator counts
- * them once.
+ * them once. For that, a retried request must be cut into the same messages: the cut is decided by
+ * what the client sent, never by what this receipt adds. Of what ingest adds, only the client's IP
+ * varies in length between two receipts (`received_at` is 13 digits, `timestamp` a 24-character ISO
+ * string), so every event is measured as if its IP took the longest text an IP can take.
  *
  * Bodies are JSON with every non-ASCII character escaped (`\u00e9`, `\ud83d\ude00`): SQS refuses
  * U+FFFE and U+FFFF and some of its implementations refuse characters outside the BMP, but every one
@@ -30,6 +33,11 @@ const HEAD = '{"v":1,"id":"';
 // `{"v":1,"id":"<22 chars>","events":[` + `]}`
 const OVERHEAD = HEAD.length + 22 + '","events":['.length + 2;
 
+/** `,"ip":""` plus the longest IP text (an IPv4-mapped IPv6 address, 45 characters). */
+const IP_RESERVE = ',"ip":""'.length + 45;
+/** The size an event is packed by: its JSON with the IP field counted at its longest. */
+const packingSize = (e: QueuedEvent, jsonLength: number): number => jsonLength - (e.ip === undefined ? 0 : e.ip.length + 8) + IP_RESERVE;
+
 const NON_ASCII = /[^\x00-\x7f]/;
 const NON_ASCII_ALL = /[^\x00-\x7f]/g;
 const escapeUnit = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
@@ -56,7 +64,8 @@ export function packMessages(events: readonly QueuedEvent[], maxBytes: number): 
   };
   for (const e of events) {
     const json = asciiJson(e);
-    const bytes = json.length;
+    // ≥ json.length, so the body stays within maxBytes; the same for every receipt of the event.
+    const bytes = packingSize(e, json.length);
     if (OVERHEAD + bytes > maxBytes) throw new PayloadTooLargeError(maxBytes - OVERHEAD);
     if (size + bytes + 1 > maxBytes) flush();
     parts.push(json);

@@ -40,6 +40,18 @@ describe('packMessages', () => {
     expect(a[0]!.id).not.toBe(c[0]!.id);
   });
 
+  it('cuts a retried request into the same messages whatever IP it comes from (the client decides the cut, not the receipt)', () => {
+    const request = Array.from({ length: 60 }, (_, i) => ev(i, 200));
+    const from = (ip: string | undefined, receivedAt: number) => packMessages(request.map((e) => ({ ...e, ip, received_at: receivedAt })), 4096);
+    const v4 = from('1.2.3.4', 1_764_633_600_000);
+    const v6 = from('2001:db8:85a3:1234:5678:8a2e:370:7334', 1_764_633_659_999);
+    const mapped = from('0000:0000:0000:0000:0000:ffff:192.168.100.200', 1_764_633_600_001);
+    const none = from(undefined, 1_764_633_600_002);
+    expect(v4.length).toBeGreaterThan(3);
+    for (const other of [v6, mapped, none]) expect(other.map((m) => [m.id, m.events])).toEqual(v4.map((m) => [m.id, m.events]));
+    for (const m of [...v4, ...v6, ...mapped, ...none]) expect(m.body.length).toBeLessThanOrEqual(4096);
+  });
+
   it('rejects one event larger than a message with 413', () => {
     expect(() => packMessages([ev(1, 70_000)], 64 * 1024)).toThrow(PayloadTooLargeError);
   });
