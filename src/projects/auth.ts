@@ -11,7 +11,8 @@
  *    rotation's grace → 401. The store unreachable: a key cached in the last 10 minutes keeps working;
  *    any other → 503 `auth_unavailable`, never a silent 2xx.
  *
- * Then the route's scope is checked (→ 403). The hash is compared by the store's exact-key lookup and
+ * Then the route's scope is checked (→ 403; a client token carries `ingest` only, and is refused for any
+ * other scope before it is verified). The hash is compared by the store's exact-key lookup and
  * the token's signature with `timingSafeEqual`: nothing about a key leaks through timing.
  */
 import { ForbiddenError, HttpError, UnauthorizedError } from '../errors';
@@ -60,6 +61,8 @@ export class Authenticator {
   async authenticate(credential: string | undefined, scope: Scope): Promise<Authenticated> {
     const shape = credentialShape(credential);
     if (shape === undefined) throw new UnauthorizedError(credential ? 'malformed API key' : 'missing API key');
+    // A client token only ever sends usage: refused for anything else before it is even verified.
+    if (shape === 'token' && scope !== 'ingest') throw new ForbiddenError(`a client token may only send usage; ${scope === 'query' ? 'read usage' : 'manage projects'} with a secret key`);
     try {
       const a = shape === 'token' ? await this.fromToken(credential!) : await this.fromKey(credential!);
       const scopes = a.principal.scopes;

@@ -11,6 +11,8 @@
  * **Quota** (calls per calendar month): the project's month total read from the counters (fresh, as
  * `GET /v1/usage/events` answers) at most once a minute per instance; at or over it, calls are refused.
  */
+import { LimitError } from '../errors';
+import { DeadlineExceededError, withDeadline } from '../util/deadline';
 import type { ProjectStore } from './store';
 import type { Project } from './types';
 
@@ -75,5 +77,55 @@ export class QuotaChecker {
       this.seen.set(project.id, s);
     }
     return s.calls >= project.monthlyQuota;
+  }
+}
+
+export interface EnforceOptions {
+  rate?: Pick<RateLimiter, 'admit'>;
+  quota?: Pick<QuotaChecker, 'exceeded'>;
+  /** Bound of one limit check's DynamoDB work (a lease, a month total), within the invocation's deadline. */
+  timeoutMs: number;
+  /**
+   * Told when a limit could not be checked (DynamoDB unreachable or slow): the request is then admitted.
+   * A database in the capture path must never make ingestion lag or drop events; the limits are a
+   * protection, not the thing counted.
+   */
+  onUnavailable?: (limit: 'rate' | 'quota', err: unknown) => void;
+}
+
+/**
+ * The project's limits for a request of `calls` calls, checked before anything is queued: the monthly
+ * quota first (a request it refuses takes no rate tokens), then the rate. Throws a {@link LimitError}
+ * (429 `quota_exceeded`, or `rate_limited` with `Retry-After`).
+ */
+export async function enforceLimits(project: Project, calls: number, o: EnforceOptions): Promise<void> {
+  const bounded = <T>(fn: () => Promise<T>): Promise<T> => {
+    // The DynamoDB clients honour the deadline; the timer bounds the check whatever it does.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeadlineExceededError(`limit check took over ${o.timeoutMs} ms`)), o.timeoutMs);
+    });
+    return Promise.race([withDeadline(Date.now() + o.timeoutMs, fn), late]).finally(() => clearTimeout(timer));
+  };
+  if (o.quota && project.monthlyQuota !== undefined) {
+    let over = false;
+    try {
+      over = await bounded(() => o.quota!.exceeded(project));
+    } catch (err) {
+      o.onUnavailable?.('quota', err);
+    }
+    if (over) throw new LimitError('quota_exceeded', `project ${project.id} has used its monthly quota of ${project.monthlyQuota} calls; nothing was accepted`);
+  }
+  if (o.rate && project.rate) {
+    let d: RateDecision = { admitted: true, retryAfterSeconds: 0 };
+    try {
+      d = await bounded(() => o.rate!.admit(project, calls));
+    } catch (err) {
+      o.onUnavailable?.('rate', err);
+    }
+    if (!d.admitted) {
+      const why = calls > project.rate.burst ? `${calls} calls in one request exceed the burst of ${project.rate.burst}` : `over ${project.rate.perSecond} calls/s (burst ${project.rate.burst})`;
+      throw new LimitError('rate_limited', `project ${project.id} is rate limited: ${why}; nothing was accepted, retry after ${d.retryAfterSeconds} s`, d.retryAfterSeconds);
+    }
   }
 }
