@@ -37,6 +37,7 @@ export interface IngestRow {
 }
 
 import { apiEvent as makeEvent } from '../test/support/api-event';
+import { memoryAuth } from '../test/support/projects';
 
 const KEY = 'tally_bench_key_0123456789';
 const ctx = {} as Context;
@@ -116,7 +117,7 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestRow[]
     for (const [payload, warmup, n] of plan) {
       const pool = requestPool(payload, payload === 'single' ? 1000 : 100);
       for (const variant of ['none', 'sdk', 'fast'] as const) {
-        const handler = createIngestHandler({ queue: queues[variant], apiKeys: [KEY] });
+        const handler = createIngestHandler({ queue: queues[variant], ...memoryAuth([KEY]) });
         const m = await measure(handler, pool, warmup, n);
         const per = payload === 'single' ? 1 : 100;
         const lp = percentiles(m.lat);

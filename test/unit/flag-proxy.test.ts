@@ -6,7 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { HttpError } from '../../src/errors';
-import { createKeyChecker } from '../../src/ingest/auth';
+import { memoryAuth } from '../support/projects';
 import { createFlagProxy, matchFlagRoute, unavailableFlagProxy } from '../../src/http/flag-proxy';
 
 const KEY = 'tally_key_0123456789';
@@ -45,7 +45,8 @@ function fakeFetch(answer: (s: Seen) => Response | Promise<Response> = () => new
   return { f, seen };
 }
 
-const proxyWith = (f: typeof fetch, timeoutMs = 1000) => createFlagProxy({ checkKey: createKeyChecker([KEY]), host: 'https://ph.example/', projectKey: 'phc_real', timeoutMs, fetch: f });
+const { auth } = memoryAuth([KEY]);
+const proxyWith = (f: typeof fetch, timeoutMs = 1000) => createFlagProxy({ authenticate: (k) => auth.authenticate(k, 'ingest'), host: 'https://ph.example/', projectKey: 'phc_real', timeoutMs, fetch: f });
 
 describe('matchFlagRoute', () => {
   it('matches the three routes with and without the trailing slash', () => {

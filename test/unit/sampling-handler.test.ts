@@ -12,6 +12,7 @@ import { CaptureError, type RawCapture, type SampledEvent, type Sampler } from '
 import type { QueuedEvent } from '../../src/types';
 
 import { apiEvent as makeEvent } from '../support/api-event';
+import { memoryAuth } from '../support/projects';
 
 const KEY = 'tally_key_0123456789';
 
@@ -54,7 +55,7 @@ function harness(opts: { queueFails?: boolean; sampleEvery?: number; capture?: (
   };
   const warnings: unknown[] = [];
   const logger = { warn: (...a: unknown[]) => warnings.push(a), error: (...a: unknown[]) => warnings.push(a), info: () => undefined } as never;
-  const handler = createIngestHandler({ queue, apiKeys: [KEY], metrics: fakeMetrics, logger, sampling: { sampler, capture, timeoutMs: 300 } });
+  const handler = createIngestHandler({ queue, ...memoryAuth([KEY]), metrics: fakeMetrics, logger, sampling: { sampler, capture, timeoutMs: 300 } });
   const ctx = (opts.remainingMs === undefined ? {} : { getRemainingTimeInMillis: () => opts.remainingMs! }) as Context;
   return { handler, timeline, metrics, captured, warnings, ctx };
 }
@@ -133,7 +134,7 @@ describe('flag routes in the handler', () => {
     const seen: string[] = [];
     const handler = createIngestHandler({
       queue: { send: async () => ({ messages: 0, calls: 0 }) },
-      apiKeys: [KEY],
+      ...memoryAuth([KEY]),
       flags: {
         host: 'https://ph.example',
         projectKey: 'phc_real',
