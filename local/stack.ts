@@ -21,6 +21,8 @@ import { aggregationWindow } from '../src/windows';
 import { createSqsClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
 import { createProjectServices, type ProjectServices } from '../src/runtime/projects';
+import { projectSinks } from '../src/rollup/sinks';
+import { PostHogNodeSink } from '../src/sink/posthog';
 import type { DynamoApi } from '../src/store/dynamo-api';
 import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
@@ -48,7 +50,10 @@ export interface LocalStackOptions {
   quotaMaxAgeMs?: number;
   /** Wraps the DynamoDB client of the key store (tests inject faults to take it down). */
   keyStoreApi?: (api: DynamoApi) => DynamoApi;
+  /** The deployment's PostHog: where batch events of projects without their own go. */
   sink: PostHogSink;
+  /** A sink for a project's own PostHog (default: posthog-node to its host with its key). */
+  projectSink?: (destination: { key: string; host: string }) => PostHogSink;
   batchSize: number;
   batchWindowMs: number;
   /** Concurrent aggregator invocations. */
@@ -252,9 +257,16 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       onReport: o.onReport,
       log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`),
     });
+    const defaultSink = recordingSink(o.sink, recent);
     const rollupJob = createRollupHandler({
       store,
-      sink: recordingSink(o.sink, recent),
+      sink: defaultSink,
+      sinks: projectSinks({
+        defaultSink,
+        project: (id) => projects.store.getProject(id),
+        make: o.projectSink ?? ((d) => new PostHogNodeSink({ apiKey: d.key, host: d.host })),
+        cache,
+      }),
       ...counting,
       hourTtlDays: o.hourTtlDays,
       concurrency: o.dynamoConcurrency,

@@ -2,7 +2,7 @@
  * Everything the ingest function answers, independent of Lambda and middy: `POST /v1/tokens` mints
  * client tokens (./tokens.ts); the flag routes go to the flag proxy (src/http/flag-proxy.ts); the counting
  * routes go through the ingest pipeline (./ingest.ts) and, once the queue took the events, through
- * sampling (src/sampling/after-queue.ts). Errors are thrown
+ * sampling (src/sampling/after-queue.ts), to the project's own PostHog when it has one. Errors are thrown
  * as {@link HttpError}s; the handler's middleware answers and counts them (src/http/errors.ts).
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -79,7 +79,7 @@ export function createIngestService(deps: IngestServiceDeps): (event: APIGateway
     if (matchRoute(method, event.rawPath)?.kind === 'tokens') return tokens(event);
     const r = await ingest(event);
     // The events are queued (the 2xx guarantee holds); only now is anything sent raw.
-    if (sampling) await sampleQueuedEvents(sampling, r.events, deps);
+    if (sampling) await sampleQueuedEvents(sampling, r.events, deps, r.project.posthog);
     return r.route === 'native' ? json(202, { accepted: r.events.length }) : POSTHOG_OK;
   };
 }

@@ -10,6 +10,12 @@
  *   grows meanwhile but the number of entries, one per shard and window, each of bounded size.
  *
  * Resending an entry is safe: its events' uuids are fixed, and PostHog keeps one event per uuid.
+ *
+ * **Per project.** An entry can hold several projects' events; each project's go to its own destination
+ * ({@link SinkFor}: the project's PostHog, else the deployment's), never to another's. When some
+ * projects' events went out and others' did not (their PostHog down, or no destination yet), the entry
+ * is rewritten with only those left, so the delivered ones are not resent and the rest wait; an entry
+ * counts as a failure (towards the backoff) only when nothing of it could be delivered.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { MAX_ITEM_DATA_BYTES } from '../aggregate/deltas';
@@ -52,9 +58,16 @@ export function isRefusal(err: unknown): boolean {
   return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
+/**
+ * Where a project's events go: its sink, or `undefined` when it has none yet (they wait in the outbox).
+ * Rejects when that cannot be decided now (the project could not be read): the events wait too, and
+ * never go to another destination instead.
+ */
+export type SinkFor = (project: string) => Promise<PostHogSink | undefined>;
+
 export interface DeliveryDeps {
-  store: OutboxStore;
-  sink: PostHogSink;
+  store: OutboxStore & { putOutbox(e: OutboxEntry, now: number): Promise<void> };
+  sinks: SinkFor;
   owner: string;
   now: () => number;
   /** Entries looked at per shard per pass. */
@@ -76,19 +89,22 @@ export interface DeliveryReport {
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 
-/** Sends events; isolates refused ones by halving. Returns what PostHog refused, or the retryable error. */
-async function sendIsolating(sink: PostHogSink, events: ProjectEvent[]): Promise<{ sent: number; refused: Array<{ e: ProjectEvent; why: string }>; error?: unknown }> {
+/**
+ * Sends events; isolates refused ones by halving. Returns what PostHog refused, what it did not take
+ * (`unsent`, with the retryable error), and how many it took.
+ */
+async function sendIsolating(sink: PostHogSink, events: ProjectEvent[]): Promise<{ sent: number; refused: Array<{ e: ProjectEvent; why: string }>; unsent: ProjectEvent[]; error?: unknown }> {
   try {
     await sink.send(events.map((e) => e.event));
-    return { sent: events.length, refused: [] };
+    return { sent: events.length, refused: [], unsent: [] };
   } catch (err) {
-    if (!isRefusal(err)) return { sent: 0, refused: [], error: err };
-    if (events.length === 1) return { sent: 0, refused: [{ e: events[0]!, why: String(err) }] };
+    if (!isRefusal(err)) return { sent: 0, refused: [], unsent: events, error: err };
+    if (events.length === 1) return { sent: 0, refused: [{ e: events[0]!, why: String(err) }], unsent: [] };
     const half = Math.ceil(events.length / 2);
     const a = await sendIsolating(sink, events.slice(0, half));
-    if (a.error) return a;
+    if (a.error) return { ...a, unsent: [...a.unsent, ...events.slice(half)] };
     const b = await sendIsolating(sink, events.slice(half));
-    return { sent: a.sent + b.sent, refused: [...a.refused, ...b.refused], error: b.error };
+    return { sent: a.sent + b.sent, refused: [...a.refused, ...b.refused], unsent: b.unsent, error: b.error };
   }
 }
 
@@ -112,21 +128,61 @@ export async function deliverOutbox(st: ShardState, d: DeliveryDeps): Promise<De
   for (const e of entries) {
     if (remainingMs() < d.reserveMs || inARow >= 2) break;
     const events = decodeEntry(e.data);
-    const r = await sendIsolating(d.sink, events);
-    if (r.error) {
-      rep.failed += events.length;
-      inARow++;
-      failures++;
-      d.log?.('warn', 'PostHog did not take an outbox entry; it stays for later', { shard: st.shard, entry: e.sk, error: String(r.error) });
+    const byProject = new Map<string, ProjectEvent[]>();
+    for (const x of events) {
+      const g = byProject.get(x.project);
+      if (g) g.push(x);
+      else byProject.set(x.project, [x]);
+    }
+    const kept: ProjectEvent[] = [];
+    const refused: Array<{ e: ProjectEvent; why: string }> = [];
+    let sent = 0;
+    let failed = 0;
+    for (const [project, group] of byProject) {
+      let sink: PostHogSink | undefined;
+      try {
+        sink = await d.sinks(project);
+      } catch (err) {
+        failed += group.length;
+        kept.push(...group);
+        d.log?.('warn', 'the destination of a project could not be read; its events stay for later', { shard: st.shard, entry: e.sk, project, error: String(err) });
+        continue;
+      }
+      if (!sink) {
+        kept.push(...group); // no destination yet: waits, as without a PostHog key (not a failure of PostHog)
+        continue;
+      }
+      const r = await sendIsolating(sink, group);
+      sent += r.sent;
+      refused.push(...r.refused);
+      if (r.error) {
+        failed += r.unsent.length;
+        kept.push(...r.unsent);
+        d.log?.('warn', 'PostHog did not take an outbox entry; it stays for later', { shard: st.shard, entry: e.sk, project, error: String(r.error) });
+      }
+    }
+    for (const [n, x] of refused.entries()) await d.store.putRejected(st.shard, `${e.sk}#${n}`, x.e, x.why, d.now());
+    if (refused.length) d.log?.('error', 'PostHog refused events; they are kept aside and block nothing', { shard: st.shard, entry: e.sk, refused: refused.length });
+    rep.sent += sent;
+    rep.rejected += refused.length;
+    rep.failed += failed;
+    if (kept.length === events.length && refused.length === 0) {
+      // Nothing of it went out: a failure when PostHog was tried, else simply not deliverable yet.
+      if (failed > 0) {
+        inARow++;
+        failures++;
+      }
       continue;
     }
-    for (const [n, x] of r.refused.entries()) await d.store.putRejected(st.shard, `${e.sk}#${n}`, x.e, x.why, d.now());
-    if (r.refused.length) d.log?.('error', 'PostHog refused events; they are kept aside and block nothing', { shard: st.shard, entry: e.sk, refused: r.refused.length });
-    await d.store.deleteOutbox(st.shard, e.sk);
-    done++;
-    left.delete(e);
-    rep.sent += r.sent;
-    rep.rejected += r.refused.length;
+    if (kept.length > 0) {
+      // Only what is left stays: under the same key, so a resend never repeats what was delivered.
+      const [rest] = encodeEntries(kept, Number.MAX_SAFE_INTEGER);
+      await d.store.putOutbox({ shard: st.shard, sk: e.sk, data: rest!.data, count: rest!.count }, d.now());
+    } else {
+      await d.store.deleteOutbox(st.shard, e.sk);
+      done++;
+      left.delete(e);
+    }
     inARow = 0;
     failures = 0;
   }

@@ -17,8 +17,8 @@
  *
  * Every state move is conditional on the lease and on the state it leaves, so a holder that lost the
  * shard stops at its next move; whatever it did before is what the new holder would do too.
- * Then the holder delivers the shard's outbox (src/rollup/outbox.ts), if a sink is configured:
- * counting never waits on PostHog.
+ * Then the holder delivers the shard's outbox (src/rollup/outbox.ts), each project's events to its
+ * destination, if one is configured: counting never waits on PostHog.
  */
 import { decodeDelta } from '../aggregate/deltas';
 import { mergeRows, type Forward, type Row } from '../aggregate/rows';
@@ -32,12 +32,17 @@ import { iso, type AggregationWindow } from '../windows';
 import type { LogFn } from '../aggregate/aggregator';
 import { counterUpdates } from './counters';
 import { unitEvents } from './events';
-import { deliverOutbox, encodeEntries, type DeliveryReport } from './outbox';
+import { deliverOutbox, encodeEntries, type DeliveryReport, type SinkFor } from './outbox';
 
 export interface RollupDeps {
   store: RollupStore & OutboxStore;
-  /** Where the outbox goes; unset: events wait in the outbox (counting goes on). */
+  /** The deployment's PostHog: where the outbox goes; unset: events wait in the outbox (counting goes on). */
   sink?: PostHogSink;
+  /**
+   * Where each project's events go (its own PostHog, else `sink`: src/rollup/sinks.ts). Unset: every
+   * project's go to `sink`.
+   */
+  sinks?: SinkFor;
   window: AggregationWindow;
   /** Per-user shards. */
   shards: number;
@@ -166,8 +171,9 @@ async function rollShard(shard: string, d: RollupDeps & typeof rollupDefaults & 
       const cur: ShardState = st!;
       if (!(await move({ seq: cur.seq + 1, phase: 'rolling', window: w, lastSk: pending[pending.length - 1]!.sk, part: cur.window === w ? cur.part + 1 : 0 }))) return rep;
     }
-    if (deliver && d.sink && shard !== TOTALS_SHARD && timeLeft() > d.reserveMs) {
-      add(rep, await deliverOutbox(st!, { store: d.store, sink: d.sink, owner, now, limit: d.outboxLimit, reserveMs: d.reserveMs, log: d.log }));
+    const sinks = d.sinks ?? (d.sink ? async () => d.sink : undefined);
+    if (deliver && sinks && shard !== TOTALS_SHARD && timeLeft() > d.reserveMs) {
+      add(rep, await deliverOutbox(st!, { store: d.store, sinks, owner, now, limit: d.outboxLimit, reserveMs: d.reserveMs, log: d.log }));
     }
     return rep;
   } finally {
