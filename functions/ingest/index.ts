@@ -4,7 +4,7 @@ import { allRoutes } from '../../src/http/all-routes';
 import { createLogger, createMetrics, SERVICES } from '../../src/observability';
 import { ConfiguredKeysImport, createProjectServices } from '../../src/runtime/projects';
 import { createEventQueue } from '../../src/runtime/queue';
-import { createDynamoApi, createStore } from '../../src/runtime/store';
+import { createDynamoApi } from '../../src/runtime/dynamo';
 import { createSampling } from '../../src/sampling';
 import { lazy } from '../lazy';
 import { createIngestHandler } from './handler';
@@ -28,7 +28,15 @@ export const handler = lazy(
     const c = loadIngestConfig();
     const sampling = await createSampling(c, (level, message, extra) => logger[level](message, extra ?? {}));
     const db = createDynamoApi(c, PROJECTS_DYNAMODB);
-    const projects = createProjectServices({ db, tableName: c.TALLY_TABLE_NAME, usage: createStore(c, db), deploymentOrigins: c.TALLY_CORS_ORIGINS, tokenSecret: c.TALLY_TOKEN_SECRET, log });
+    const projects = createProjectServices({
+      db,
+      tableName: c.TALLY_TABLE_NAME,
+      // Quotas read the counters: that code is loaded on the first quota check, not at cold start.
+      usage: async () => new (await import('../../src/store/dynamo')).DynamoUsageStore(db, { tableName: c.TALLY_TABLE_NAME }),
+      deploymentOrigins: c.TALLY_CORS_ORIGINS,
+      tokenSecret: c.TALLY_TOKEN_SECRET,
+      log,
+    });
     // The configured keys become keys of project default; if DynamoDB is unreachable now, later (never fatal).
     const imported = new ConfiguredKeysImport(projects.admin, c.TALLY_API_KEYS, log);
     await imported.run();

@@ -10,7 +10,6 @@ import { Authenticator } from '../projects/auth';
 import type { LookupCacheOptions } from '../projects/cache';
 import { QuotaChecker, RateLimiter } from '../projects/limits';
 import { ProjectStore } from '../projects/store';
-import { queryEvents } from '../query/events';
 import type { DynamoApi } from '../store/dynamo-api';
 import type { ReadStore } from '../store/types';
 
@@ -19,8 +18,12 @@ export type ProjectLog = (level: 'warn' | 'error', message: string, extra?: Reco
 export interface ProjectServicesOptions {
   db: DynamoApi;
   tableName: string;
-  /** The counters, for the monthly quota (the month total `GET /v1/usage/events` answers); unset: no quota. */
-  usage?: ReadStore;
+  /**
+   * The counters, for the monthly quota (the month total `GET /v1/usage/events` answers), or a function
+   * that loads them on the first quota check (ingest: the store's code stays out of its cold start);
+   * unset: no quota.
+   */
+  usage?: ReadStore | (() => Promise<ReadStore>);
   /** `TALLY_CORS_ORIGINS`: origins every project allows on top of its own. */
   deploymentOrigins: readonly string[];
   /** `TALLY_TOKEN_SECRET`; unset: client tokens are refused and `POST /v1/tokens` answers 503. */
@@ -44,8 +47,12 @@ export interface ProjectServices {
   tokenSecret?: Buffer;
 }
 
-/** A project's counted calls this calendar month (UTC), fresh: what its quota is checked against. */
+/**
+ * A project's counted calls this calendar month (UTC), fresh: what its quota is checked against. The
+ * query code is a chunk loaded on the first quota check, so an ingest cold start does not pay for it.
+ */
 export async function monthCalls(usage: ReadStore, project: string, now = Date.now()): Promise<number> {
+  const { queryEvents } = await import('../query/events');
   const a = await queryEvents(usage, {}, now, project);
   return a.events.reduce((sum, e) => sum + e.calls, 0);
 }
@@ -53,7 +60,8 @@ export async function monthCalls(usage: ReadStore, project: string, now = Date.n
 export function createProjectServices(o: ProjectServicesOptions): ProjectServices {
   const now = o.now ?? Date.now;
   const store = new ProjectStore(o.db, o.tableName);
-  const usage = o.usage;
+  let usage: Promise<ReadStore> | undefined;
+  const usageStore = (): Promise<ReadStore> => (usage ??= typeof o.usage === 'function' ? o.usage().catch((err: unknown) => ((usage = undefined), Promise.reject(err))) : Promise.resolve(o.usage!));
   return {
     store,
     admin: new ProjectAdmin(store, now),
@@ -63,7 +71,7 @@ export function createProjectServices(o: ProjectServicesOptions): ProjectService
       onError: (err) => o.log?.('warn', 'the projects\' origins could not be read; preflights use the last ones read', { error: String(err) }),
     }),
     rate: new RateLimiter(store, now),
-    ...(usage ? { quota: new QuotaChecker((project) => monthCalls(usage, project, now()), now, o.quotaMaxAgeMs) } : {}),
+    ...(o.usage ? { quota: new QuotaChecker(async (project) => monthCalls(await usageStore(), project, now()), now, o.quotaMaxAgeMs) } : {}),
     ...(o.tokenSecret ? { tokenSecret: Buffer.from(o.tokenSecret, 'utf8') } : {}),
   };
 }
