@@ -138,28 +138,32 @@ export function cors(policy: CorsPolicy | undefined): MiddlewareObj<APIGatewayPr
     if (allowed === undefined) return undefined;
     return { 'access-control-allow-origin': allowed, vary: 'origin', 'access-control-expose-headers': CORS_EXPOSE_HEADERS.join(',') };
   };
-  const after = async (request: { event: APIGatewayProxyEventV2; response?: Result | null }): Promise<void> => {
+  // Synchronous unless there is an Origin to decide: most requests (servers, SDKs) carry none.
+  const after = (request: { event: APIGatewayProxyEventV2; response?: Result | null }): Promise<void> | undefined => {
     const origin = request.event.headers?.origin;
-    if (!policy || origin === undefined) return;
-    const h = await headersFor(origin);
-    if (h) withHeaders(request.response, h);
+    if (!policy || origin === undefined) return undefined;
+    return headersFor(origin).then((h) => {
+      if (h) withHeaders(request.response, h);
+    });
+  };
+  const preflight = async (origin: string | undefined): Promise<Result> => {
+    const h = origin === undefined ? undefined : await headersFor(origin);
+    const answer: Result = { statusCode: 204, headers: { vary: 'origin' }, body: '' };
+    if (h) {
+      answer.headers = {
+        ...h,
+        'access-control-allow-methods': CORS_ALLOW_METHODS.join(','),
+        'access-control-allow-headers': CORS_ALLOW_HEADERS.join(','),
+        'access-control-max-age': String(CORS_MAX_AGE_SECONDS),
+      };
+    }
+    return answer;
   };
   return {
-    before: async (request) => {
+    before: (request) => {
       const e = request.event;
       if (e.requestContext.http.method !== 'OPTIONS' || !policy) return undefined;
-      const origin = e.headers?.origin;
-      const h = origin === undefined ? undefined : await headersFor(origin);
-      const answer: Result = { statusCode: 204, headers: { vary: 'origin' }, body: '' };
-      if (h) {
-        answer.headers = {
-          ...h,
-          'access-control-allow-methods': CORS_ALLOW_METHODS.join(','),
-          'access-control-allow-headers': CORS_ALLOW_HEADERS.join(','),
-          'access-control-max-age': String(CORS_MAX_AGE_SECONDS),
-        };
-      }
-      return answer;
+      return preflight(e.headers?.origin);
     },
     after,
     onError: after,
