@@ -169,7 +169,10 @@ export function createIngest(deps: IngestDeps): (event: APIGatewayProxyEventV2) 
     const { principal, project } = who!;
     checkTokenDistinctId(principal, events, pathOf, route === 'native' ? 'distinctId' : 'distinct_id');
     if (project.ip !== 'keep') for (const e of events) applyIpPolicyToProperties(e.properties, project.ip);
-    if (project.rate !== undefined || project.monthlyQuota !== undefined) await enforceLimits(project, events.length, enforce);
+    if (project.rate !== undefined || project.monthlyQuota !== undefined) {
+      const limited = enforceLimits(project, events.length, enforce); // usually decided from memory, without a promise
+      if (limited) await limited;
+    }
 
     const t0 = performance.now();
     const sent = await deps.queue.send(events);
