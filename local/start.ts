@@ -68,6 +68,8 @@ async function main(): Promise<void> {
     apiKey,
     tokenSecret,
     sink,
+    // A project with its own PostHog (projects create --posthog-key --posthog-host) gets its events there.
+    projectSink: (d) => new PostHogNodeSink({ apiKey: d.key, host: d.host, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT }),
     batchSize: c.TALLY_BATCH_SIZE,
     batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
     windowSeconds: c.TALLY_WINDOW_SECONDS,
