@@ -9,8 +9,14 @@
  *           zod, normalise, pack);
  *   sdk   — SqsSdkQueue with the AWS SDK v3 client, with the settings of src/runtime/aws.ts;
  *   fast  — SqsJsonQueue (src/queue/sqs-json.ts): SQS JSON protocol over a keep-alive agent.
+ *
+ * Keys: every variant checks its key through the Authenticator (src/projects/auth.ts) over keys held in
+ * memory. The `projects` row is the deployed setup: a `tk_` key looked up in DynamoDB (dynalite, in
+ * another process; cached after the first request), the project's rate limit (tokens leased from its
+ * DynamoDB bucket) and monthly quota on, sqs-json. `keycheck` is the cached key check alone.
  */
 import { gzipSync } from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createIngestHandler, type ApiHandler } from '../functions/ingest/handler';
@@ -19,10 +25,13 @@ import { SqsSdkQueue } from '../src/queue/sqs-sdk';
 import { SqsJsonQueue } from '../src/queue/sqs-json';
 import type { EventQueue } from '../src/queue/types';
 import { createSqsClient } from '../src/runtime/aws';
+import { createProjectServices } from '../src/runtime/projects';
+import { createDynamoApi, createStore } from '../src/runtime/store';
+import { ensureTable, localAwsClientConfig } from '../local/emulators';
 import { cpuMicros, percentiles, progress, round, spawnTs, traffic, type Child } from './lib';
 
 export type QueueVariant = 'none' | 'sdk' | 'fast';
-export type Payload = 'single' | 'batch100' | 'posthog100';
+export type Payload = 'single' | 'batch100' | 'posthog100' | 'keycheck';
 
 export interface IngestRow {
   queue: QueueVariant;
@@ -34,9 +43,17 @@ export interface IngestRow {
   p50Ms: number;
   p99Ms: number;
   requestsPerSecond: number;
+  /** `projects`: the key looked up in DynamoDB (cached), rate limit and quota on. */
+  auth?: 'projects';
+  /** CPU of one rate-limit lease (a GetItem and a conditional UpdateItem), and the calls one lease covers. */
+  leaseCpuUs?: number;
+  callsPerLease?: number;
+  /** The same requests with configured keys in memory, measured interleaved with this row (same load). */
+  pairedCpuUs?: number;
 }
 
 import { apiEvent as makeEvent } from '../test/support/api-event';
+import { memoryAuth } from '../test/support/projects';
 
 const KEY = 'tally_bench_key_0123456789';
 const ctx = {} as Context;
@@ -46,14 +63,14 @@ export function apiEvent(path: string, body: string | Buffer, headers: Record<st
 }
 
 /** A pool of distinct requests of one shape (the handler does not mutate events). */
-function requestPool(payload: Payload, size: number): APIGatewayProxyEventV2[] {
+function requestPool(payload: Payload, size: number, key = KEY): APIGatewayProxyEventV2[] {
   const t = traffic(7);
-  const auth = { authorization: `Bearer ${KEY}` };
+  const auth = { authorization: `Bearer ${key}` };
   return Array.from({ length: size }, () => {
     if (payload === 'single') return apiEvent('/v1/usage', JSON.stringify(t.native('api_call')), auth);
     if (payload === 'batch100') return apiEvent('/v1/usage', JSON.stringify({ batch: Array.from({ length: 100 }, () => t.native('api_call')) }), auth);
     // posthog-node's /batch/ body: gzip JSON {api_key, batch, sent_at}; API Gateway hands it over base64.
-    const body = { api_key: KEY, batch: Array.from({ length: 100 }, () => t.posthog('api_call')), sent_at: new Date().toISOString() };
+    const body = { api_key: key, batch: Array.from({ length: 100 }, () => t.posthog('api_call')), sent_at: new Date().toISOString() };
     return apiEvent('/batch/', gzipSync(JSON.stringify(body)), { 'content-encoding': 'gzip' });
   });
 }
@@ -87,8 +104,23 @@ export interface IngestBenchOptions {
   quick: boolean;
 }
 
+/** A project as deployed: its key in DynamoDB, a rate limit of 20,000 calls/s (leases of 2,000) and a quota. */
+async function deployedProjects(endpoint: string) {
+  const client = new DynamoDBClient(localAwsClientConfig(endpoint, 'us-east-1'));
+  await ensureTable(client, 'bench-projects');
+  client.destroy();
+  const aws = { AWS_REGION: 'us-east-1', TALLY_DYNAMODB_ENDPOINT: endpoint, TALLY_TABLE_NAME: 'bench-projects' };
+  const db = createDynamoApi(aws);
+  const p = createProjectServices({ db, tableName: 'bench-projects', usage: createStore(aws, db), deploymentOrigins: [] });
+  const rate = { perSecond: 20_000, burst: 40_000 };
+  await p.admin.createProject('bench', { rate, monthlyQuota: 1e12 });
+  const { key } = await p.admin.createKey('bench', { scopes: ['ingest'] });
+  return { p, key, db, callsPerLease: Math.ceil(rate.perSecond / 10) };
+}
+
 export async function runIngestBench(o: IngestBenchOptions): Promise<IngestRow[]> {
   const sqsServer: Child = spawnTs('bench/servers.ts', ['--sqs'], { label: 'fauxqs' });
+  const dynamoServer: Child = spawnTs('bench/servers.ts', ['--dynamo'], { label: 'dynalite' });
   try {
     const { endpoint } = await sqsServer.waitFor<{ endpoint: string }>((m) => m.ready === true);
     const aws = { AWS_REGION: 'us-east-1', TALLY_SQS_ENDPOINT: endpoint };
@@ -116,7 +148,7 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestRow[]
     for (const [payload, warmup, n] of plan) {
       const pool = requestPool(payload, payload === 'single' ? 1000 : 100);
       for (const variant of ['none', 'sdk', 'fast'] as const) {
-        const handler = createIngestHandler({ queue: queues[variant], apiKeys: [KEY] });
+        const handler = createIngestHandler({ queue: queues[variant], ...memoryAuth([KEY]) });
         const m = await measure(handler, pool, warmup, n);
         const per = payload === 'single' ? 1 : 100;
         const lp = percentiles(m.lat);
@@ -136,10 +168,49 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestRow[]
         if (variant !== 'none') await sdk.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
       }
     }
+    // Deployed: the key in DynamoDB (cached after the first request), rate limit and quota on, sqs-json.
+    const { endpoint: dynamoEndpoint } = await dynamoServer.waitFor<{ endpoint: string }>((m) => m.ready === true);
+    const d = await deployedProjects(dynamoEndpoint);
+    const [, warmup, n] = plan[0]!;
+    // Interleaved with the same requests under configured keys in memory, in rounds, so both see the same
+    // load on a shared machine: the difference is what looking keys up in DynamoDB and the limits cost.
+    const deployed = createIngestHandler({ queue: fast, ...d.p });
+    const configured = createIngestHandler({ queue: fast, ...memoryAuth([KEY]) });
+    const poolD = requestPool('single', 1000, d.key);
+    const poolC = requestPool('single', 1000);
+    await measure(configured, poolC, warmup, 0);
+    const m = { cpuUs: 0, lat: [] as number[], wallMs: 0 };
+    let pairedUs = 0;
+    const rounds = 5;
+    for (let r = 0; r < rounds; r++) {
+      const x = await measure(deployed, poolD, r === 0 ? warmup : 0, n / rounds);
+      m.cpuUs += x.cpuUs;
+      m.lat.push(...x.lat);
+      m.wallMs += x.wallMs;
+      pairedUs += (await measure(configured, poolC, 0, n / rounds)).cpuUs;
+    }
+    const lp = percentiles(m.lat);
+    const leases = o.quick ? 50 : 500;
+    const l0 = process.cpuUsage();
+    for (let i = 0; i < leases; i++) await d.p.store.leaseTokens('bench-lease', 1, 1_000_000, 1_000_000_000, Date.now());
+    const leaseCpuUs = round(cpuMicros(l0) / leases, 1);
+    rows.push({ queue: 'fast', payload: 'single', auth: 'projects', eventsPerRequest: 1, requests: n, cpuUsPerRequest: round(m.cpuUs / n, 1), cpuUsPerEvent: round(m.cpuUs / n, 2), p50Ms: round(lp.p50, 3), p99Ms: round(lp.p99, 3), requestsPerSecond: round((n / m.wallMs) * 1000, 0), leaseCpuUs, callsPerLease: d.callsPerLease, pairedCpuUs: round(pairedUs / n, 1) });
+    progress(`ingest single + projects (DynamoDB key, rate limit, quota): ${rows.at(-1)!.cpuUsPerRequest} µs CPU/request (interleaved, configured keys in memory: ${round(pairedUs / n, 1)} µs); one lease ${leaseCpuUs} µs per ${d.callsPerLease} calls`);
+    // The cached key check alone: shape, sha256, LRU hit, project, scope.
+    const checks = o.quick ? 20_000 : 200_000;
+    for (let i = 0; i < 1000; i++) await d.p.auth.authenticate(d.key, 'ingest');
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    for (let i = 0; i < checks; i++) await d.p.auth.authenticate(d.key, 'ingest');
+    const checkUs = cpuMicros(c0) / checks;
+    rows.push({ queue: 'none', payload: 'keycheck', auth: 'projects', eventsPerRequest: 0, requests: checks, cpuUsPerRequest: round(checkUs, 2), cpuUsPerEvent: round(checkUs, 2), p50Ms: 0, p99Ms: 0, requestsPerSecond: round((checks / (performance.now() - w0)) * 1000, 0) });
+    progress(`cached key check: ${round(checkUs, 2)} µs CPU`);
+    d.db.destroy();
     sdk.destroy();
     fast.destroy();
     return rows;
   } finally {
     await sqsServer.stop();
+    await dynamoServer.stop();
   }
 }

@@ -231,7 +231,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
           }
           case 'revoke': {
             const k = await admin.revokeKey(need(arg, '<key-id>'));
-            return print({ id: k.id, project: k.project, revoked: true }, `revoked ${k.id}: refused by every running ingest within 60 s`);
+            return print({ id: k.id, project: k.project, revoked: true }, `revoked ${k.id}: refused by every running ingest and query within 30 s (their key cache)`);
           }
         }
       }

@@ -4,10 +4,15 @@
  * (`frontDoor`, docs/DEPLOY.md compares them):
  *
  * - `http-api` (default): an API Gateway HTTP API with the routes of src/http/route-table.ts, stage
- *   throttling, CORS preflights answered by API Gateway, JSON access logs when `accessLogs=on`.
+ *   throttling, JSON access logs when `accessLogs=on`.
  * - `function-url`: a Lambda Function URL on the ingest function, which then also serves the query routes
  *   (src/http/route-table.ts decides, in functions/ingest/index.ts); throttled only by
- *   `ingestReservedConcurrency`, CORS answered by the function's own middleware.
+ *   `ingestReservedConcurrency`.
+ *
+ * In both, CORS preflights are answered by ingest (src/http/cors.ts): the allowed origins are each
+ * project's, changed without a deploy, which a preflight configuration fixed at deploy time cannot follow.
+ * Both functions read projects and keys from the table (src/projects/store.ts); their writes there are
+ * limited by partition key (lib/storage.ts).
  */
 import { Annotations, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
@@ -20,11 +25,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '../src/http/cors';
 import { corsOriginsOf, type TallyConfig } from './config';
 import { FLAG_PROXY_TIMEOUT_MS, INGEST, MAX_MESSAGE_BYTES, QUERY, SAMPLING_POLL_SECONDS } from './sizing';
 import { countingEnv } from './pipeline';
-import { TABLE_READ_ACTIONS } from './storage';
+import { INGEST_UPDATE_LEADING_KEYS, KEY_IMPORT_ACTIONS, KEY_IMPORT_LEADING_KEYS, KEY_TOUCH_ACTIONS, KEY_TOUCH_LEADING_KEYS, leadingKeys, TABLE_READ_ACTIONS } from './storage';
 import { TallyFunction } from './tally-function';
 import { apiGatewayRoutes, type RouteFunction } from '../src/http/route-table';
 
@@ -63,6 +67,8 @@ export interface IngestApiProps {
   readonly queue: sqs.IQueue;
   readonly table: dynamodb.ITable;
   readonly apiKeysSecret: secretsmanager.ISecret;
+  /** Master secret client tokens are signed with (`TALLY_TOKEN_SECRET`), read by ingest only. */
+  readonly tokenSecret: secretsmanager.ISecret;
   /**
    * The PostHog project key secret; ingest reads it only when sampling is on (`samplingSecretName`).
    * Unset: referenced by `config.posthogSecretName`.
@@ -113,8 +119,9 @@ export class IngestApi extends Construct {
       environment: {
         TALLY_QUEUE_URL: props.queue.queueUrl,
         TALLY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
+        TALLY_TABLE_NAME: props.table.tableName,
         ...(cors.length ? { TALLY_CORS_ORIGINS: cors.join(',') } : {}),
-        ...(functionUrl ? { TALLY_FRONT_DOOR: 'function-url', TALLY_TABLE_NAME: props.table.tableName } : {}),
+        ...(functionUrl ? { TALLY_FRONT_DOOR: 'function-url' } : {}),
       },
       // Only with a quota that leaves 10 unreserved (lib/config.ts checks): the Function URL's throttle.
       reservedConcurrentExecutions: config.ingestReservedConcurrency,
@@ -123,11 +130,14 @@ export class IngestApi extends Construct {
     // sqs:SendMessage also covers SendMessageBatch; ingest needs nothing else from the queue.
     this.ingest.allow('SendToOwnQueue', ['sqs:SendMessage'], [props.queue.queueArn]);
     this.ingest.useSecret('TALLY_API_KEYS', props.apiKeysSecret);
+    this.ingest.useSecret('TALLY_TOKEN_SECRET', props.tokenSecret);
+    // Keys and projects (and, for quotas, a project's month total; behind a Function URL, every query).
+    this.ingest.allow('ReadKeysAndCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
+    this.ingest.allow('ImportConfiguredKeys', KEY_IMPORT_ACTIONS, [props.table.tableArn], leadingKeys(KEY_IMPORT_LEADING_KEYS));
+    this.ingest.allow('LeaseRateTokensAndTouchKeys', ['dynamodb:UpdateItem'], [props.table.tableArn], leadingKeys(INGEST_UPDATE_LEADING_KEYS));
     if (config.samplingSecretName) this.enableSampling(config, props.posthogSecret);
 
     if (functionUrl) {
-      // The query routes run in ingest: it reads the counters as the query function would.
-      this.ingest.allow('ReadCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
       // Public, like the HTTP API: the function authenticates every route but /health (tally keys,
       // PostHog project tokens in bodies). CORS is answered by the function (src/http/cors.ts), so the URL
       // configures none and no header is set twice.
@@ -158,7 +168,9 @@ export class IngestApi extends Construct {
       environment: { TALLY_TABLE_NAME: props.table.tableName, ...countingEnv(config), ...(cors.length ? { TALLY_CORS_ORIGINS: cors.join(',') } : {}) },
       entry: props.entries?.query,
     });
-    query.allow('ReadCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
+    query.allow('ReadKeysAndCounters', TABLE_READ_ACTIONS, [props.table.tableArn]);
+    query.allow('ImportConfiguredKeys', KEY_IMPORT_ACTIONS, [props.table.tableArn], leadingKeys(KEY_IMPORT_LEADING_KEYS));
+    query.allow('TouchKeys', KEY_TOUCH_ACTIONS, [props.table.tableArn], leadingKeys(KEY_TOUCH_LEADING_KEYS));
     query.useSecret('TALLY_API_KEYS', props.apiKeysSecret);
     this.query = query;
 
@@ -167,19 +179,8 @@ export class IngestApi extends Construct {
       description: `tally ${config.stage}: usage ingest and query`,
       // The stage below carries throttling and access logs, which the implicit default stage cannot.
       createDefaultStage: false,
-      // The deployment-wide origins (src/http/cors.ts has the same list): API Gateway answers preflights
-      // and sets the headers, ignoring the functions' own.
-      ...(cors.length
-        ? {
-            corsPreflight: {
-              allowOrigins: cors,
-              allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
-              allowHeaders: [...CORS_ALLOW_HEADERS],
-              exposeHeaders: [...CORS_EXPOSE_HEADERS],
-              maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
-            },
-          }
-        : {}),
+      // No corsPreflight: it would fix the origins at deploy time and make API Gateway ignore the
+      // functions' CORS headers. `OPTIONS /{proxy+}` (the route table) sends preflights to ingest instead.
     });
     this.api = api;
 

@@ -52,6 +52,11 @@ export function tallyMetric(
   });
 }
 
+/** `RequestsRejected` of one error code (the `reason` dimension src/http/errors.ts adds), from ingest. */
+export function rejectedMetric(reason: string, service: Service = SERVICES.ingest, statistic = 'Sum', period: Duration = Duration.minutes(5)): cw.Metric {
+  return new cw.Metric({ namespace: METRIC_NAMESPACE, metricName: METRICS.RequestsRejected, dimensionsMap: { reason, service }, statistic, period, label: `${service} ${reason}` });
+}
+
 const FIVE_MIN = Duration.minutes(5);
 const ONE_MIN = Duration.minutes(1);
 
@@ -170,6 +175,36 @@ export class Monitoring extends Construct {
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    // --- Projects and keys -----------------------------------------------------------------------------
+    alarm('AuthUnavailable', {
+      alarmName: 'auth-unavailable',
+      alarmDescription:
+        'Keys could not be checked (DynamoDB unreachable or slow) in 2 of 3 minutes: clients with keys not cached got 503 ' +
+        'auth_unavailable (cached keys keep working for 10 minutes). Check DynamoDB and the functions\' logs.',
+      metric: new cw.MathExpression({
+        expression: 'ingest + query',
+        usingMetrics: { ingest: tallyMetric('AuthUnavailable', SERVICES.ingest, 'Sum', ONE_MIN), query: tallyMetric('AuthUnavailable', SERVICES.query, 'Sum', ONE_MIN) },
+        period: ONE_MIN,
+        label: 'AuthUnavailable (ingest + query)',
+      }),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('QuotaExceeded', {
+      alarmName: 'quota-exceeded',
+      alarmDescription:
+        'A project used up its monthly quota: its calls are refused (429 quota_exceeded) until the month ends or the quota ' +
+        'is raised (npm run tally -- projects update <name> --quota N). The dashboard shows which answers were refused.',
+      metric: rejectedMetric('quota_exceeded', SERVICES.ingest, 'Sum', FIVE_MIN),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
 
@@ -335,6 +370,16 @@ export class Monitoring extends Construct {
         tallyMetric('OutboxBacklog', SERVICES.rollup, 'Maximum'),
         tallyMetric('OutboxOldestAge', SERVICES.rollup, 'Maximum'),
         tallyMetric('ShardsBehind', SERVICES.rollup, 'Maximum'),
+      ]),
+    );
+    // Projects: what the per-project limits refused, and what could not be checked.
+    d.addWidgets(
+      w('Limits: rate-limited and over-quota answers (429)', [rejectedMetric('rate_limited'), rejectedMetric('quota_exceeded')]),
+      w('Keys and tokens refused', [rejectedMetric('unauthorized'), rejectedMetric('token_expired'), rejectedMetric('forbidden'), rejectedMetric('unauthorized', SERVICES.query), rejectedMetric('forbidden', SERVICES.query)]),
+      w('Keys or limits not checkable (DynamoDB)', [
+        tallyMetric('AuthUnavailable', SERVICES.ingest, 'Sum'),
+        tallyMetric('AuthUnavailable', SERVICES.query, 'Sum'),
+        tallyMetric('LimitsUnavailable', SERVICES.ingest, 'Sum'),
       ]),
     );
     // Sampling (docs/SAMPLING.md): raw events sent, what failed, what waited.

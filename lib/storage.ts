@@ -16,8 +16,27 @@ import type { TallyConfig } from './config';
 export const AGGREGATOR_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'];
 /** The roll-up also reads and deletes deltas and outbox entries (Query, DeleteItem) and updates counters. */
 export const ROLLUP_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:DeleteItem'];
-/** The query function reads counters, deltas, markers and shard states. */
+/**
+ * The query function reads counters, deltas, markers and shard states; it and ingest read keys and projects
+ * (src/projects/store.ts) with the same actions.
+ */
 export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+
+/**
+ * Writes ingest and query make to projects and keys, each limited to the items it touches by the
+ * partition key (`dynamodb:LeadingKeys`, src/projects/store.ts's layout): the import of the configured keys
+ * at cold start puts the `default` project and their key items (PutItem on `PROJECTS`, `KEY#…`, `KEYS#…`);
+ * a key's last use is recorded on its listing (UpdateItem on `KEYS#…`); ingest also leases rate-limit
+ * tokens (UpdateItem on `RL#…`). Nothing else in the table can be written by them.
+ */
+export const KEY_IMPORT_ACTIONS = ['dynamodb:PutItem'];
+export const KEY_IMPORT_LEADING_KEYS = ['PROJECTS', 'KEY#*', 'KEYS#*'];
+export const KEY_TOUCH_ACTIONS = ['dynamodb:UpdateItem'];
+export const KEY_TOUCH_LEADING_KEYS = ['KEYS#*'];
+export const INGEST_UPDATE_LEADING_KEYS = ['KEYS#*', 'RL#*'];
+
+/** The IAM condition that limits a statement to items whose partition key matches `patterns`. */
+export const leadingKeys = (patterns: readonly string[]): Record<string, Record<string, unknown>> => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...patterns] } });
 
 export interface StorageProps {
   readonly config: TallyConfig;

@@ -121,9 +121,9 @@ export class TallyFunction extends Construct {
     );
   }
 
-  /** Adds one named statement to the function's role. */
-  allow(sid: string, actions: string[], resources: string[]): void {
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
+  /** Adds one named statement to the function's role (with `conditions`, e.g. DynamoDB leading keys). */
+  allow(sid: string, actions: string[], resources: string[], conditions?: Record<string, Record<string, unknown>>): void {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources, ...(conditions ? { conditions } : {}) }));
   }
 }
 

@@ -26,6 +26,7 @@ export class TallyStack extends Stack {
   readonly ingestApi: IngestApi;
   readonly monitoring: Monitoring;
   readonly apiKeysSecret: secretsmanager.ISecret;
+  readonly tokenSecret: secretsmanager.Secret;
   readonly posthogSecret: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: TallyStackProps) {
@@ -55,6 +56,19 @@ export class TallyStack extends Stack {
       });
       this.apiKeysSecret = secret;
     }
+    // Master secret of client tokens (src/projects/tokens.ts): generated here, read by ingest at cold start.
+    this.tokenSecret = new secretsmanager.Secret(this, 'TokenSecret', {
+      description: `tally ${config.stage}: master secret client tokens are signed with (each project's token secret derives from it)`,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.tokenSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Client tokens live at most 15 minutes and are revoked per project (projects update --revoke-tokens); a new ' +
+        'master secret would cut every token in flight and reaches warm instances only as they recycle. Rotate by hand ' +
+        'if it leaked (docs/DEPLOY.md, "Client tokens").',
+    });
     // PostHog project key: always created by the operator (docs/DEPLOY.md), referenced by name.
     this.posthogSecret = secretsmanager.Secret.fromSecretNameV2(this, 'PosthogSecret', config.posthogSecretName);
 
@@ -70,6 +84,7 @@ export class TallyStack extends Stack {
       queue: this.pipeline.queue,
       table: this.storage.table,
       apiKeysSecret: this.apiKeysSecret,
+      tokenSecret: this.tokenSecret,
       entries: props.entries,
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -95,7 +110,11 @@ export class TallyStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.ingestApi.url, description: 'Base URL of the HTTP API (ends in /)' });
     new CfnOutput(this, 'ApiKeysSecretArn', {
       value: this.apiKeysSecret.secretArn,
-      description: 'Secret holding the client API keys: aws secretsmanager get-secret-value --secret-id <this>',
+      description: 'Secret holding the configured client API keys (keys of project default): aws secretsmanager get-secret-value --secret-id <this>',
+    });
+    new CfnOutput(this, 'TokenSecretArn', {
+      value: this.tokenSecret.secretArn,
+      description: 'Secret holding the master secret of client tokens (generated; never shared with clients)',
     });
     new CfnOutput(this, 'PosthogSecretName', { value: config.posthogSecretName, description: 'Secret the PostHog project key is read from' });
     new CfnOutput(this, 'QueueUrl', { value: this.pipeline.queue.queueUrl });

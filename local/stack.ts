@@ -4,6 +4,7 @@
  * behaves like the SQS event source, and the roll-up job (roll-up and outbox delivery) on a timer. `npm start` and the end-to-end
  * tests both use it.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -13,13 +14,16 @@ import { createRollupHandler } from '../functions/rollup/handler';
 import { createQueryHandler } from '../functions/query/handler';
 import type { RunReport } from '../src/aggregate/aggregator';
 import { allRoutes } from '../src/http/all-routes';
-import { originAllowList } from '../src/http/cors';
 import { apiGatewayRoutes } from '../src/http/route-table';
 import type { RollupReport } from '../src/rollup/rollup';
 import { allShards } from '../src/store/keys';
 import { aggregationWindow } from '../src/windows';
 import { createSqsClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
+import { createProjectServices, type ProjectServices } from '../src/runtime/projects';
+import { projectSinks } from '../src/rollup/sinks';
+import { PostHogNodeSink } from '../src/sink/posthog';
+import type { DynamoApi } from '../src/store/dynamo-api';
 import { createEventQueue } from '../src/runtime/queue';
 import type { PostHogSink } from '../src/sink/types';
 import { createSampling, type IngestSampling } from '../src/sampling';
@@ -36,8 +40,20 @@ export interface LocalStackOptions {
   port: number;
   /** Persist DynamoDB and SQS data here; in memory when unset. */
   dataDir?: string;
+  /** The local key: imported as a key of project `default` (every scope) at start, like `TALLY_API_KEYS`. */
   apiKey: string;
+  /** Master secret of client tokens (`TALLY_TOKEN_SECRET`); default: a random one for this run. */
+  tokenSecret?: string;
+  /** How long a key or project is answered from memory (default 30 s, as in Lambda): tests shorten it. */
+  keyCacheTtlMs?: number;
+  /** How old a project's month total may be before its quota reads it again (default one minute). */
+  quotaMaxAgeMs?: number;
+  /** Wraps the DynamoDB client of the key store (tests inject faults to take it down). */
+  keyStoreApi?: (api: DynamoApi) => DynamoApi;
+  /** The deployment's PostHog: where batch events of projects without their own go. */
   sink: PostHogSink;
+  /** A sink for a project's own PostHog (default: posthog-node to its host with its key). */
+  projectSink?: (destination: { key: string; host: string }) => PostHogSink;
   batchSize: number;
   batchWindowMs: number;
   /** Concurrent aggregator invocations. */
@@ -77,7 +93,7 @@ export interface LocalStackOptions {
    * (src/http/all-routes.ts), as the Function URL does.
    */
   frontDoor?: 'http-api' | 'function-url';
-  /** Browser origins allowed to call (src/http/cors.ts); preflights are answered for them. Default: none. */
+  /** Browser origins every project allows (`TALLY_CORS_ORIGINS`, src/http/cors.ts), besides each project's own. Default: none. */
   corsOrigins?: readonly string[];
   /** Oldest event time accepted, in days (`TALLY_MAX_EVENT_AGE_DAYS`). */
   maxEventAgeDays?: number;
@@ -122,6 +138,8 @@ export const localStackDefaults = {
 export interface LocalStack {
   url: string;
   apiKey: string;
+  /** Projects and keys of this stack: the same store, cache and limits ingest and query use. */
+  projects: ProjectServices;
   queueUrl: string;
   dlqUrl: string;
   tableName: string;
@@ -213,10 +231,24 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
 
     const queue = createEventQueue({ ...aws, TALLY_QUEUE_URL: res.queueUrl });
     started.push({ stop: async () => queue.destroy() });
-    const cors = o.corsOrigins?.length ? originAllowList(o.corsOrigins) : undefined;
     const limits = o.maxEventAgeDays !== undefined ? { maxEventAgeMs: o.maxEventAgeDays * 86_400_000 } : undefined;
-    const ingest = createIngestHandler({ queue, apiKeys: [o.apiKey], sampling, flags, cors, limits });
-    const query = createQueryHandler({ store, apiKeys: [o.apiKey], cors, dimensions: o.dimensions, shards: o.shards });
+    // Projects and keys, as ingest and query build them in Lambda (src/runtime/projects.ts); the local key
+    // is imported as a configured key, as TALLY_API_KEYS is at a cold start.
+    const cache = o.keyCacheTtlMs !== undefined ? { ttlMs: o.keyCacheTtlMs } : undefined;
+    const keyStoreApi = o.keyStoreApi ? o.keyStoreApi(dynamoApi) : dynamoApi;
+    const projects = createProjectServices({
+      db: keyStoreApi,
+      tableName: TABLE,
+      usage: store,
+      deploymentOrigins: o.corsOrigins ?? [],
+      tokenSecret: o.tokenSecret ?? randomBytes(32).toString('hex'),
+      cache,
+      quotaMaxAgeMs: o.quotaMaxAgeMs,
+      log: (level, message, extra) => o.log?.(`[projects] ${level}: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
+    });
+    await projects.admin.importConfiguredKeys([o.apiKey]);
+    const ingest = createIngestHandler({ queue, ...projects, sampling, flags, limits });
+    const query = createQueryHandler({ store, auth: projects.auth, cors: projects.cors, dimensions: o.dimensions, shards: o.shards });
     const aggregator = createAggregatorHandler({
       store,
       ...counting,
@@ -225,9 +257,16 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       onReport: o.onReport,
       log: (level, msg, extra) => o.log?.(`[aggregator] ${level}: ${msg} ${extra ? JSON.stringify(extra) : ''}`),
     });
+    const defaultSink = recordingSink(o.sink, recent);
     const rollupJob = createRollupHandler({
       store,
-      sink: recordingSink(o.sink, recent),
+      sink: defaultSink,
+      sinks: projectSinks({
+        defaultSink,
+        project: (id) => projects.store.getProject(id),
+        make: o.projectSink ?? ((d) => new PostHogNodeSink({ apiKey: d.key, host: d.host })),
+        cache,
+      }),
       ...counting,
       hourTtlDays: o.hourTtlDays,
       concurrency: o.dynamoConcurrency,
@@ -241,7 +280,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const queryContext = () => createLambdaContext({ functionName: 'query', timeoutMs: QUERY.timeoutSeconds * 1000, region: o.region });
     // The usage page (local only: no such route in the CDK stack).
     const page = createUsagePage({
-      apiKey: o.apiKey,
+      auth: projects.auth,
       recent,
       sampled: localPosthog ? () => localPosthog!.events as unknown as Array<Record<string, unknown>> : undefined,
       sampledNote: !o.sampling ? 'sampling is off' : localPosthog ? '' : 'sampled events go to PostHog: see them there',
@@ -253,10 +292,9 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       front = await startFront({ port: o.port, route: (event: APIGatewayProxyEventV2) => (isPage(event) ? page(event) : all(event, ingestContext())) });
     } else {
       // The routes of src/http/route-table.ts, as the CDK stack declares them on API Gateway: a request no
-      // route matches gets API Gateway's 404 without reaching a function. With CORS origins, API Gateway
-      // answers every preflight: here ingest's CORS middleware does.
+      // route matches gets API Gateway's 404 without reaching a function; preflights go to ingest
+      // (`OPTIONS /{proxy+}`), whose CORS middleware answers them, as in the CDK stack.
       const routes = apiGatewayRoutes();
-      if (cors) routes.set('OPTIONS /{proxy+}', 'ingest');
       front = await startFront({
         port: o.port,
         routes: [...routes.keys(), ...USAGE_PAGE_ROUTES],
@@ -322,6 +360,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     return {
       url: front.url,
       apiKey: o.apiKey,
+      projects,
       queueUrl: res.queueUrl,
       dlqUrl: res.dlqUrl,
       tableName: TABLE,

@@ -21,6 +21,13 @@ async function main(): Promise<void> {
     if (!existsSync(keyFile)) writeFileSync(keyFile, `tally_local_${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
     apiKey = readFileSync(keyFile, 'utf8').trim();
   }
+  // The master secret of client tokens, likewise (tokens signed before a restart stay valid).
+  const tokenSecretFile = join(dataDir, 'token-secret');
+  let tokenSecret = c.TALLY_TOKEN_SECRET;
+  if (!tokenSecret) {
+    if (!existsSync(tokenSecretFile)) writeFileSync(tokenSecretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    tokenSecret = readFileSync(tokenSecretFile, 'utf8').trim();
+  }
 
   const jsonl = join(dataDir, 'posthog-events.jsonl');
   const sink = c.POSTHOG_API_KEY
@@ -59,7 +66,10 @@ async function main(): Promise<void> {
     port: c.PORT,
     dataDir,
     apiKey,
+    tokenSecret,
     sink,
+    // A project with its own PostHog (projects create --posthog-key --posthog-host) gets its events there.
+    projectSink: (d) => new PostHogNodeSink({ apiKey: d.key, host: d.host, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT }),
     batchSize: c.TALLY_BATCH_SIZE,
     batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
     windowSeconds: c.TALLY_WINDOW_SECONDS,
@@ -87,7 +97,8 @@ async function main(): Promise<void> {
   console.log(`
 tally is running at ${stack.url}
   Usage page: ${stack.url}/#key=${apiKey}
-  API key:   ${apiKey}   (${c.TALLY_API_KEY ? 'from TALLY_API_KEY' : `kept in ${keyFile}`})
+  API key:   ${apiKey}   (${c.TALLY_API_KEY ? 'from TALLY_API_KEY' : `kept in ${keyFile}`}; project default, every scope)
+  Projects:  npm run tally -- projects list     (keys, client tokens, limits: README "Projects and keys")
   data:      ${dataDir}  (DynamoDB ${stack.dynamoEndpoint}, SQS ${stack.sqsEndpoint})
   PostHog:   ${c.POSTHOG_API_KEY ? c.POSTHOG_HOST : `not configured: batch events are printed and appended to ${jsonl}`}
   Windows:   ${c.TALLY_WINDOW_SECONDS} s, rolled up ${c.TALLY_GRACE_SECONDS} s after they close${c.TALLY_DIMENSIONS.length ? `; dimensions ${c.TALLY_DIMENSIONS.join(', ')}` : ''} (counts are queryable at once)

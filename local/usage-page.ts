@@ -11,7 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { createKeyChecker, keyFromHeaders } from '../src/ingest/auth';
+import { keyFromHeaders } from '../src/ingest/auth';
+import type { Authenticator } from '../src/projects/auth';
 import type { PostHogSink } from '../src/sink/types';
 import type { PostHogEvent } from '../src/types';
 import { HttpError } from '../src/errors';
@@ -56,16 +57,16 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
 const file = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
 export interface UsagePageOptions {
-  apiKey: string;
+  /** The stack's authenticator: `/local/recent` needs a key that may read usage. */
+  auth: Pick<Authenticator, 'authenticate'>;
   recent: RecentEvents;
   /** The last sampled raw events, newest first; unset when sampling goes to a real PostHog. */
   sampled?: () => Array<Record<string, unknown>>;
   sampledNote?: string;
 }
 
-export function createUsagePage(o: UsagePageOptions): (event: APIGatewayProxyEventV2) => APIGatewayProxyStructuredResultV2 {
-  const checkKey = createKeyChecker([o.apiKey]);
-  return (event): APIGatewayProxyStructuredResultV2 => {
+export function createUsagePage(o: UsagePageOptions): (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> {
+  return async (event): Promise<APIGatewayProxyStructuredResultV2> => {
     const path = event.rawPath;
     if (path === '/' || path === '/index.html') {
       return { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP, 'cache-control': 'no-store' }, body: file('local/usage/index.html') };
@@ -77,7 +78,7 @@ export function createUsagePage(o: UsagePageOptions): (event: APIGatewayProxyEve
     }
     if (path === '/local/recent') {
       try {
-        checkKey(keyFromHeaders(event.headers ?? {}));
+        await o.auth.authenticate(keyFromHeaders(event.headers ?? {}), 'query');
       } catch (err) {
         const e = err as HttpError;
         return { statusCode: e.statusCode, headers: { 'content-type': 'application/json', ...e.headers }, body: JSON.stringify(e.toBody()) };

@@ -50,9 +50,9 @@ const common = z.extend(awsClients, {
 export const secretsConfigSchema = z.pick(common, { AWS_REGION: true, AWS_ENDPOINT_URL: true, AWS_ENDPOINT_URL_SECRETS_MANAGER: true });
 export type SecretsConfig = z.infer<typeof secretsConfigSchema>;
 
-/** Browsers allowed to call ingest and query (src/http/cors.ts), one list for the deployment. */
+/** Browsers allowed to call ingest and query (src/http/cors.ts): every project's own origins, plus this list. */
 const cors = z.object({
-  /** Comma-separated origins (`https://app.example.com`), or `*`. Default: none. */
+  /** Comma-separated origins (`https://app.example.com`), or `*`, that every project allows. Default: none. */
   TALLY_CORS_ORIGINS: z.pipe(
     z.pipe(
       z._default(z.string(), ''),
@@ -79,8 +79,22 @@ const ingestLimits = z.object({
 });
 
 const apiKeys = z.object({
-  /** Keys clients present (comma-separated, so a key can be rotated without downtime). */
-  TALLY_API_KEYS: z.pipe(csv, z.array(z.string().check(z.minLength(8, 'API keys must be at least 8 characters'))).check(z.minLength(1))),
+  /**
+   * Configured keys (comma-separated): imported at cold start as keys of the `default` project with every
+   * scope (src/projects/admin.ts), so a deployment from before managed keys keeps working. Default: none.
+   */
+  TALLY_API_KEYS: z._default(z.pipe(csv, z.array(z.string().check(z.minLength(8, 'API keys must be at least 8 characters'), z.regex(/^[\x21-\x7e]{8,200}$/, 'API keys are 8–200 printable ASCII characters without spaces')))), []),
+});
+
+/** Projects and keys (src/projects/): where they are, and the master secret of client tokens. */
+const projects = z.object({
+  /** The table holding projects and keys (the counters' table). */
+  TALLY_TABLE_NAME: str(),
+  /**
+   * Master secret client tokens are signed with (each project's token secret derives from it); in AWS a
+   * generated Secrets Manager secret (`TALLY_TOKEN_SECRET_SECRET_ARN`). Unset: tokens are refused.
+   */
+  TALLY_TOKEN_SECRET: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
 });
 
 const posthog = z.object({
@@ -135,6 +149,7 @@ const ingestPosthog = z.object({
 
 export const ingestConfigSchema = z.extend(common, {
   ...apiKeys.shape,
+  ...projects.shape,
   ...cors.shape,
   ...frontDoor.shape,
   ...ingestLimits.shape,
@@ -243,6 +258,8 @@ export const localConfigSchema = z
   PORT: num(3000, 0, 65535),
   /** The key local clients present; made and kept in the data directory when unset. */
   TALLY_API_KEY: z.optional(z.string().check(z.minLength(8, 'must be at least 8 characters'))),
+  /** Master secret of client tokens; made and kept in the data directory when unset. */
+  TALLY_TOKEN_SECRET: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
   /** SQS batching window of the local poller, like the event source mapping's. */
   TALLY_BATCH_WINDOW_SECONDS: num(1, 0, 300, false),
   TALLY_BATCH_SIZE: num(1000, 1, 10_000),

@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   quota_exceeded: { status: 429, metric: 'RequestsRejected', byReason: true },
   /** The key store could not be reached and the key is not cached: retry (never a silent 2xx). */
   auth_unavailable: { status: 503, metric: 'AuthUnavailable' },
+  /** `POST /v1/tokens` on a deployment without a token master secret (`TALLY_TOKEN_SECRET`). */
+  tokens_unavailable: { status: 503 },
   /** No such route (deeper than a declared path, or a method the path does not serve). */
   not_found: { status: 404, metric: 'RequestsRejected', byReason: true },
   /** The body, received or decompressed, is larger than the route accepts. */

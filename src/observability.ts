@@ -26,7 +26,10 @@ export const SAMPLING_METRICS = {
 } as const;
 
 export const METRICS = {
-  /** ingest, query: requests answered 4xx, with dimension `reason` (the error code: invalid_request, unauthorized, payload_too_large, not_found). */
+  /**
+   * ingest, query: requests answered 4xx, with dimension `reason` (the error code: invalid_request,
+   * unauthorized, token_expired, forbidden, rate_limited, quota_exceeded, payload_too_large, not_found).
+   */
   RequestsRejected: 'RequestsRejected',
   /** ingest: requests answered 503 because the queue refused, was unreachable, or the invocation ran out of time. */
   QueueSendFailures: 'QueueSendFailures',
@@ -37,6 +40,11 @@ export const METRICS = {
   BodiesAlteredInTransit: 'BodiesAlteredInTransit',
   /** ingest, query: requests answered 503 because the key store could not be reached for a key not cached. */
   AuthUnavailable: 'AuthUnavailable',
+  /**
+   * ingest: requests admitted without their project's rate limit or quota checked, because DynamoDB did
+   * not answer in time (src/projects/limits.ts: limits never make ingestion lag or drop events).
+   */
+  LimitsUnavailable: 'LimitsUnavailable',
   /** aggregator: SQS messages counted for the first time. */
   MessagesCounted: 'MessagesCounted',
   /** aggregator: redelivered messages recognised as already counted. */

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { CorsPolicy } from '../../src/http/cors';
+import { OriginRules } from '../../src/http/cors';
 import { httpHandler, type ApiHandler } from '../../src/http/handler';
 import { createIngestService, type IngestServiceDeps } from '../../src/ingest/service';
 
@@ -15,8 +15,6 @@ export type { ApiHandler };
 export interface IngestHandlerDeps extends Omit<IngestServiceDeps, 'logger' | 'metrics'> {
   logger?: Logger;
   metrics?: Metrics;
-  /** Browser origins allowed to call. Unset: none. */
-  cors?: CorsPolicy;
 }
 
 /**
@@ -27,5 +25,7 @@ export interface IngestHandlerDeps extends Omit<IngestServiceDeps, 'logger' | 'm
 export const INGEST_ANSWER_RESERVE_MS = 1000;
 
 export function createIngestHandler(deps: IngestHandlerDeps): ApiHandler {
-  return httpHandler(createIngestService(deps), { logger: deps.logger, metrics: deps.metrics, cors: deps.cors, answerReserveMs: INGEST_ANSWER_RESERVE_MS });
+  // One set of origin rules for the preflights and answer headers (the middleware) and the per-project check (the service).
+  const cors = deps.cors ?? new OriginRules([]);
+  return httpHandler(createIngestService({ ...deps, cors }), { logger: deps.logger, metrics: deps.metrics, cors, answerReserveMs: INGEST_ANSWER_RESERVE_MS });
 }

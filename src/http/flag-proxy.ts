@@ -3,10 +3,11 @@
  * working feature flags: `POST /flags` (remote evaluation), `GET /flags/definitions` (local evaluation),
  * `POST /decide` (older SDKs), each with or without the trailing slash.
  *
- * Such a client presents a tally API key as its project key; the proxy checks it like the capture routes
- * do (the body's `token`/`api_key`, the query's `token`, or `Authorization: Bearer`) and swaps in the
- * configured PostHog project key before forwarding to the PostHog host. The body is decoded the way
- * capture bodies are (gzip by magic bytes, base64, `data=` forms) and forwarded as plain JSON; the
+ * Such a client presents a tally API key (or client token) as its project key; the proxy checks it like the
+ * capture routes do (the body's `token`/`api_key`, the query's `token`, or `Authorization: Bearer`) and
+ * swaps in the PostHog project key before forwarding: the key's project's own PostHog (`projects create
+ * --posthog-key --posthog-host`), else the deployment's; neither → 503 `flags_unavailable`. The body is
+ * decoded the way capture bodies are (gzip by magic bytes, base64, `data=` forms) and forwarded as plain JSON; the
  * query string goes along without `compression`. `Authorization` (the client's own personal or secret
  * key, for `/flags/definitions`), `If-None-Match` and `User-Agent` are forwarded; PostHog's status, body,
  * `Content-Type` and `ETag` come back. One attempt, bounded by `timeoutMs`: 504 on timeout, 502 when
@@ -14,7 +15,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { BadRequestError, HttpError, UnauthorizedError } from '../errors';
-import { keyFromHeaders, type KeyChecker } from '../ingest/auth';
+import { keyFromHeaders } from '../ingest/auth';
 import { decodeBody } from '../ingest/decode';
 import { matchRoute } from './route-table';
 
@@ -33,12 +34,15 @@ const UPSTREAM_PATH: Record<FlagRoute, string> = { flags: '/flags/', decide: '/d
 
 export type FlagProxy = (event: APIGatewayProxyEventV2, route: FlagRoute) => Promise<APIGatewayProxyStructuredResultV2>;
 
+/** Checks the presented credential (and the request's `Origin`); resolves to its project (whose own PostHog, if any, is used). */
+export type FlagAuthenticate = (credential: string | undefined, origin: string | undefined) => Promise<{ project: { posthog?: { key: string; host: string } } }>;
+
 export interface FlagProxyOptions {
-  checkKey: KeyChecker;
-  /** PostHog host to forward to. */
-  host: string;
-  /** The PostHog project key that replaces the tally key the client presented. */
-  projectKey: string;
+  authenticate: FlagAuthenticate;
+  /** The deployment's PostHog host, for projects without their own. */
+  host?: string;
+  /** The deployment's PostHog project key, which replaces the tally key the client presented. */
+  projectKey?: string;
   /** Bound of one forwarded request. */
   timeoutMs: number;
   /** Largest request body after decoding. */
@@ -63,8 +67,12 @@ const RETURN_HEADERS = ['content-type', 'etag', 'cache-control'];
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const noPostHog = (): never => {
+  throw new HttpError('flags_unavailable', 'feature flags are not proxied: PostHog is not configured for this project or for ingest (docs/SAMPLING.md)');
+};
+
 export function createFlagProxy(o: FlagProxyOptions): FlagProxy {
-  const host = o.host.replace(/\/+$/, '');
+  const fallback = o.host !== undefined && o.projectKey !== undefined ? { host: o.host, key: o.projectKey } : undefined;
   const doFetch = o.fetch ?? fetch;
   const maxBody = o.maxBodyBytes ?? 1024 * 1024;
 
@@ -76,11 +84,12 @@ export function createFlagProxy(o: FlagProxyOptions): FlagProxy {
     for (const h of FORWARD_HEADERS) if (headers[h] !== undefined) forward[h] = headers[h]!;
 
     let body: string | undefined;
+    let dest: { host: string; key: string };
     if (route === 'definitions') {
       const token = query.get('token') ?? query.get('api_key') ?? undefined;
       if (token === undefined) throw new UnauthorizedError('missing API key: pass the tally API key as token');
-      o.checkKey(token);
-      query.set('token', o.projectKey);
+      dest = (await o.authenticate(token, headers.origin)).project.posthog ?? fallback ?? noPostHog();
+      query.set('token', dest.key);
       query.delete('api_key');
     } else {
       const parsed = decodeBody(
@@ -89,9 +98,9 @@ export function createFlagProxy(o: FlagProxyOptions): FlagProxy {
       );
       if (!isRecord(parsed)) throw new BadRequestError('expected a JSON object');
       const token = typeof parsed.token === 'string' ? parsed.token : typeof parsed.api_key === 'string' ? parsed.api_key : keyFromHeaders(headers);
-      o.checkKey(token);
-      const out: Record<string, unknown> = { ...parsed, token: o.projectKey };
-      if ('api_key' in parsed) out.api_key = o.projectKey;
+      dest = (await o.authenticate(token, headers.origin)).project.posthog ?? fallback ?? noPostHog();
+      const out: Record<string, unknown> = { ...parsed, token: dest.key };
+      if ('api_key' in parsed) out.api_key = dest.key;
       body = JSON.stringify(out);
       forward['content-type'] = 'application/json';
       // The tally key is no business of PostHog's.
@@ -99,7 +108,7 @@ export function createFlagProxy(o: FlagProxyOptions): FlagProxy {
     }
 
     const qs = query.toString().replace(/=(?=&|$)/g, '');
-    const url = `${host}${UPSTREAM_PATH[route]}${qs ? `?${qs}` : ''}`;
+    const url = `${dest.host.replace(/\/+$/, '')}${UPSTREAM_PATH[route]}${qs ? `?${qs}` : ''}`;
     let res: Response;
     let text: string;
     try {

@@ -19,6 +19,8 @@ export type RouteKind =
   | 'native'
   | 'posthog'
   | 'posthog-batch'
+  // ingest: client tokens (src/ingest/tokens.ts)
+  | 'tokens'
   // ingest: PostHog feature flags, forwarded (src/http/flag-proxy.ts)
   | 'flags'
   | 'decide'
@@ -45,6 +47,7 @@ export const POSTHOG_CAPTURE_PATHS = ['/batch', '/capture', '/e', '/i/v0/e', '/t
 export const ROUTES: readonly RouteSpec[] = [
   // tally's own API
   { method: 'POST', path: '/v1/usage', fn: 'ingest', kind: 'native' },
+  { method: 'POST', path: '/v1/tokens', fn: 'ingest', kind: 'tokens' },
   { method: 'GET', path: '/v1/usage', fn: 'query', kind: 'usage' },
   { method: 'GET', path: '/v1/usage/users', fn: 'query', kind: 'usage-users' },
   { method: 'GET', path: '/v1/usage/events', fn: 'query', kind: 'usage-events' },
@@ -88,9 +91,16 @@ export function apiGatewayRouteKeys(r: RouteSpec): [string, string] {
   return [`${r.method} ${r.path}`, `${r.method} ${r.path}/{proxy+}`];
 }
 
-/** Every API Gateway route key of the table, mapped to the function it invokes. */
+/**
+ * CORS preflights, answered by ingest (src/http/cors.ts): allowed origins are per project and change
+ * without a deploy, so API Gateway's own `corsPreflight` (fixed at deploy time) cannot answer them.
+ */
+export const PREFLIGHT_ROUTE_KEY = 'OPTIONS /{proxy+}';
+
+/** Every API Gateway route key of the table (and the preflight route), mapped to the function it invokes. */
 export function apiGatewayRoutes(): Map<string, RouteFunction> {
   const out = new Map<string, RouteFunction>();
   for (const r of ROUTES) for (const k of apiGatewayRouteKeys(r)) out.set(k, r.fn);
+  out.set(PREFLIGHT_ROUTE_KEY, 'ingest');
   return out;
 }

@@ -15,7 +15,10 @@ import type { NativeEvent, PathOf, PostHogCaptureEvent } from './schema';
 export interface ReceiptContext {
   /** Epoch ms when the request arrived. */
   receivedAt: number;
+  /** The client IP, as the project's IP policy lets it through (src/projects/ip.ts). */
   ip?: string;
+  /** The project of the key or token that authenticated the request. */
+  project?: string;
   /** The client's clock when it sent the request (PostHog `sent_at`), epoch ms. */
   sentAt?: number;
   /**
@@ -75,6 +78,7 @@ export function fromNative(e: NativeEvent, ctx: ReceiptContext, index = 0): Queu
     timestamp: isoAt(eventTime(e.timestamp, undefined, ctx)),
     ip: ctx.ip,
     received_at: ctx.receivedAt,
+    project: ctx.project,
   };
 }
 
@@ -94,6 +98,7 @@ export function fromPostHog(e: PostHogCaptureEvent, ctx: ReceiptContext, index =
     timestamp: isoAt(eventTime(e.timestamp, e.offset, ctx)),
     ip: ctx.ip,
     received_at: ctx.receivedAt,
+    project: ctx.project,
   };
 }
 

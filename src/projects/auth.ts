@@ -11,7 +11,8 @@
  *    rotation's grace → 401. The store unreachable: a key cached in the last 10 minutes keeps working;
  *    any other → 503 `auth_unavailable`, never a silent 2xx.
  *
- * Then the route's scope is checked (→ 403). The hash is compared by the store's exact-key lookup and
+ * Then the route's scope is checked (→ 403; a client token carries `ingest` only, and is refused for any
+ * other scope before it is verified). The hash is compared by the store's exact-key lookup and
  * the token's signature with `timingSafeEqual`: nothing about a key leaks through timing.
  */
 import { ForbiddenError, HttpError, UnauthorizedError } from '../errors';
@@ -60,15 +61,37 @@ export class Authenticator {
   async authenticate(credential: string | undefined, scope: Scope): Promise<Authenticated> {
     const shape = credentialShape(credential);
     if (shape === undefined) throw new UnauthorizedError(credential ? 'malformed API key' : 'missing API key');
+    // A client token only ever sends usage: refused for anything else before it is even verified.
+    if (shape === 'token' && scope !== 'ingest') throw new ForbiddenError(`a client token may only send usage; ${scope === 'query' ? 'read usage' : 'manage projects'} with a secret key`);
+    if (shape !== 'token') {
+      // The hot path: a key and its project both fresh in the cache, answered without a promise chain.
+      const a = this.cachedKey(credential!);
+      if (a) return this.allowed(a, scope);
+    }
     try {
-      const a = shape === 'token' ? await this.fromToken(credential!) : await this.fromKey(credential!);
-      const scopes = a.principal.scopes;
-      if (!scopes.includes(scope) && !scopes.includes('admin')) throw new ForbiddenError(`this key may not ${scope === 'query' ? 'read usage' : scope === 'ingest' ? 'send usage' : 'manage projects'}`);
-      return a;
+      return this.allowed(shape === 'token' ? await this.fromToken(credential!) : await this.fromKey(credential!), scope);
     } catch (err) {
       if (err instanceof LookupUnavailableError) throw new AuthUnavailableError();
       throw err;
     }
+  }
+
+  private allowed(a: Authenticated, scope: Scope): Authenticated {
+    const scopes = a.principal.scopes;
+    if (!scopes.includes(scope) && !scopes.includes('admin')) throw new ForbiddenError(`this key may not ${scope === 'query' ? 'read usage' : scope === 'ingest' ? 'send usage' : 'manage projects'}`);
+    return a;
+  }
+
+  /** A valid key whose record and project are both fresh in the cache; `undefined` when a lookup is needed (or the key is refused: the slow path says why). */
+  private cachedKey(key: string): Authenticated | undefined {
+    const k = this.keys.peek(hashKey(key))?.value;
+    if (!k) return undefined;
+    const now = this.now();
+    if (k.revoked || (k.expiresAt !== undefined && k.expiresAt <= now)) return undefined;
+    const project = this.projects.peek(k.project)?.value;
+    if (!project) return undefined;
+    this.touch(k, now);
+    return { principal: { project: project.id, scopes: k.scopes, keyId: k.id }, project };
   }
 
   private async fromToken(token: string): Promise<Authenticated> {

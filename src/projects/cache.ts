@@ -41,16 +41,25 @@ export class LookupCache<V> {
     this.o = { ...lookupCacheDefaults, ...opts };
   }
 
+  /**
+   * The cached answer when fresh (`{value}`, `value` undefined for a cached miss), else `undefined`:
+   * synchronous, for the hot path, which then needs no lookup and no promise.
+   */
+  peek(key: string): { value: V | undefined } | undefined {
+    const e = this.entries.get(key);
+    if (!e || this.o.now() - e.at >= this.o.ttlMs) return undefined;
+    // Touch: most recently used last.
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e;
+  }
+
   /** The cached value when fresh, else a lookup (one at a time per key). */
   async get(key: string): Promise<V | undefined> {
+    const hit = this.peek(key);
+    if (hit) return hit.value;
     const now = this.o.now();
     const e = this.entries.get(key);
-    if (e && now - e.at < this.o.ttlMs) {
-      // Touch: most recently used last.
-      this.entries.delete(key);
-      this.entries.set(key, e);
-      return e.value;
-    }
     let p = this.inflight.get(key);
     if (!p) {
       p = this.lookup(key).then(

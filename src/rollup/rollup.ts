@@ -17,8 +17,8 @@
  *
  * Every state move is conditional on the lease and on the state it leaves, so a holder that lost the
  * shard stops at its next move; whatever it did before is what the new holder would do too.
- * Then the holder delivers the shard's outbox (src/rollup/outbox.ts), if a sink is configured:
- * counting never waits on PostHog.
+ * Then the holder delivers the shard's outbox (src/rollup/outbox.ts), each project's events to its
+ * destination, if one is configured: counting never waits on PostHog.
  */
 import { decodeDelta } from '../aggregate/deltas';
 import { mergeRows, type Forward, type Row } from '../aggregate/rows';
@@ -32,12 +32,17 @@ import { iso, type AggregationWindow } from '../windows';
 import type { LogFn } from '../aggregate/aggregator';
 import { counterUpdates } from './counters';
 import { unitEvents } from './events';
-import { deliverOutbox, encodeEntries, type DeliveryReport } from './outbox';
+import { DeliveryCircuit, deliverOutbox, encodeEntries, type DeliveryReport, type SinkFor } from './outbox';
 
 export interface RollupDeps {
   store: RollupStore & OutboxStore;
-  /** Where the outbox goes; unset: events wait in the outbox (counting goes on). */
+  /** The deployment's PostHog: where the outbox goes; unset: events wait in the outbox (counting goes on). */
   sink?: PostHogSink;
+  /**
+   * Where each project's events go (its own PostHog, else `sink`: src/rollup/sinks.ts). Unset: every
+   * project's go to `sink`.
+   */
+  sinks?: SinkFor;
   window: AggregationWindow;
   /** Per-user shards. */
   shards: number;
@@ -104,9 +109,10 @@ export const isDue = (windowStart: number, now: number, w: AggregationWindow, sk
 
 /**
  * One pass over the given shards (default: all): first roll every due window of every shard, then
- * deliver their outboxes — so counting never waits behind a slow PostHog. Once PostHog fails twice in a
- * row during the pass, the remaining shards skip delivery (it is down: no point in trying each). Bounded
- * by the current deadline (src/util/deadline.ts) and `budgetMs`.
+ * deliver their outboxes — so counting never waits behind a slow PostHog. Once a destination fails twice
+ * in a row during the pass, the remaining shards do not try it again (it is down: no point in trying each),
+ * while other projects' destinations are still tried. Bounded by the current deadline
+ * (src/util/deadline.ts) and `budgetMs`.
  */
 export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[]; budgetMs?: number; deliver?: boolean } = {}): Promise<RollupReport> {
   const d = { ...rollupDefaults, ...deps };
@@ -123,15 +129,16 @@ export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[
       d.log?.('error', 'roll-up of a shard failed; the next pass resumes it', { shard, error: String(err) });
     }
   });
-  if ((o.deliver ?? true) && d.sink) {
-    const circuit = { failuresInARow: 0 };
+  const sinks: SinkFor | undefined = d.sinks ?? (d.sink ? async () => d.sink : undefined);
+  if ((o.deliver ?? true) && sinks) {
+    const circuit = new DeliveryCircuit();
     await mapLimit(
       shards.filter((s) => s !== TOTALS_SHARD),
       d.shardConcurrency,
       async (shard) => {
-        if (circuit.failuresInARow >= 2 || timeLeft() < d.reserveMs) return;
+        if (timeLeft() < d.reserveMs) return;
         try {
-          add(rep, await deliverShard(shard, pass, d.sink!, now, circuit));
+          add(rep, await deliverShard(shard, pass, sinks, now, circuit));
         } catch (err) {
           d.log?.('error', 'outbox delivery of a shard failed; the next pass resumes it', { shard, error: String(err) });
         }
@@ -142,11 +149,11 @@ export async function runRollup(deps: RollupDeps, o: { shards?: readonly string[
 }
 
 /** Delivers one shard's outbox under its lease (the roll-up of the shard is done, or someone else's). */
-async function deliverShard(shard: string, d: RollupDeps & typeof rollupDefaults & { owner: string }, sink: PostHogSink, now: () => number, circuit: { failuresInARow: number }): Promise<Partial<RollupReport>> {
+async function deliverShard(shard: string, d: RollupDeps & typeof rollupDefaults & { owner: string }, sinks: SinkFor, now: () => number, circuit: DeliveryCircuit): Promise<Partial<RollupReport>> {
   const st = await d.store.acquire(shard, d.owner, now(), d.leaseMs);
   if (!st) return { busy: 1 };
   try {
-    return await deliverOutbox(st, { store: d.store, sink, owner: d.owner, now, limit: d.outboxLimit, reserveMs: d.reserveMs, log: d.log, circuit });
+    return await deliverOutbox(st, { store: d.store, sinks, owner: d.owner, now, limit: d.outboxLimit, reserveMs: d.reserveMs, log: d.log, circuit });
   } finally {
     await d.store.release(shard, d.owner).catch(() => undefined);
   }

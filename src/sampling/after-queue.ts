@@ -10,15 +10,18 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit, SAMPLING_METRICS } from '../observability';
 import type { QueuedEvent } from '../types';
 import { remainingMs } from '../util/deadline';
-import { CaptureError, type IngestSampling } from './types';
+import { CaptureError, type IngestSampling, type PostHogDestination } from './types';
 
 export interface SamplingReporting {
   metrics?: Pick<Metrics, 'addMetric'>;
   logger?: Pick<Logger, 'warn'>;
 }
 
-/** Samples `events` (already queued) and captures the sampled ones raw. Never throws. */
-export async function sampleQueuedEvents(sampling: IngestSampling, events: readonly QueuedEvent[], { metrics, logger }: SamplingReporting): Promise<void> {
+/**
+ * Samples `events` (already queued) and captures the sampled ones raw, to `destination` (the events'
+ * project's own PostHog) when given. Never throws.
+ */
+export async function sampleQueuedEvents(sampling: IngestSampling, events: readonly QueuedEvent[], { metrics, logger }: SamplingReporting, destination?: PostHogDestination): Promise<void> {
   let n = 0;
   try {
     const out = await sampling.sampler.sample(events);
@@ -27,7 +30,7 @@ export async function sampleQueuedEvents(sampling: IngestSampling, events: reado
     if (n === 0) return;
     const t0 = performance.now();
     try {
-      await sampling.capture.capture(out.sampled, Math.min(sampling.timeoutMs, remainingMs()));
+      await sampling.capture.capture(out.sampled, Math.min(sampling.timeoutMs, remainingMs()), destination);
     } finally {
       metrics?.addMetric(SAMPLING_METRICS.SampleCaptureLatency, MetricUnit.Milliseconds, performance.now() - t0);
     }

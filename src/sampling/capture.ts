@@ -8,6 +8,9 @@
  * costs the request at most `timeoutMs` (posthog-node's defaults, 10 s × 3 retries 3 s apart, could hold
  * it ~49 s).
  *
+ * A project with its own PostHog gets its sampled events there (`destination`); others go to the
+ * deployment's.
+ *
  * Each event goes out as the client sent it (same uuid, so a retried request does not double it in
  * PostHog), plus `sample_rate`. GeoIP: PostHog would have located the client's address had the client
  * sent the event itself, so `$ip` is set to it (API Gateway's source IP) unless the event has one;
@@ -15,7 +18,7 @@
  */
 import type { PostHog } from 'posthog-node';
 import { deliverWithPostHogNode } from '../sink/deliver';
-import { CaptureError, SAMPLE_RATE_PROPERTY, type RawCapture, type SampledEvent } from './types';
+import { CaptureError, SAMPLE_RATE_PROPERTY, type PostHogDestination, type RawCapture, type SampledEvent } from './types';
 
 type Fetch = NonNullable<NonNullable<ConstructorParameters<typeof PostHog>[1]>['fetch']>;
 
@@ -32,7 +35,7 @@ export interface RawCaptureOptions {
 export class PostHogRawCapture implements RawCapture {
   constructor(private readonly o: RawCaptureOptions) {}
 
-  async capture(events: readonly SampledEvent[], timeoutMs = this.o.timeoutMs): Promise<void> {
+  async capture(events: readonly SampledEvent[], timeoutMs = this.o.timeoutMs, destination?: PostHogDestination): Promise<void> {
     const n = events.length;
     if (n === 0) return;
     if (!(timeoutMs > 0)) throw new CaptureError(n, n, 'no time left');
@@ -51,8 +54,8 @@ export class PostHogRawCapture implements RawCapture {
         };
       }),
       {
-        apiKey: this.o.projectKey,
-        host: this.o.host,
+        apiKey: destination?.key ?? this.o.projectKey,
+        host: destination?.host ?? this.o.host,
         requestTimeoutMs: timeoutMs,
         fetchRetryCount: 0,
         fetchRetryDelayMs: 0,

@@ -37,8 +37,15 @@ export interface RawCapture {
   /**
    * Sends the events to PostHog, each with `sample_rate`, and resolves once PostHog took all of them.
    * Rejects with a {@link CaptureError} otherwise, within `timeoutMs` whatever happens on the wire.
+   * `destination`: the PostHog of the events' project, when it has its own (else the deployment's).
    */
-  capture(events: readonly SampledEvent[], timeoutMs?: number): Promise<void>;
+  capture(events: readonly SampledEvent[], timeoutMs?: number, destination?: PostHogDestination): Promise<void>;
+}
+
+/** A PostHog project: its project key and ingestion host (a project's own, `Project.posthog`). */
+export interface PostHogDestination {
+  key: string;
+  host: string;
 }
 
 /** Raw capture did not deliver every event. */

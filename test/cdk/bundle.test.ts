@@ -1,19 +1,28 @@
 /**
  * Real bundling, as `cdk synth` does it: local esbuild (no Docker), minified ESM with code splitting, a
- * source map, and the AWS SDK only in chunks loaded when `TALLY_AWS_CLIENT=sdk`. Each bundle must load in plain Node and export `handler`; ingest's
- * posthog-node half is a chunk that loads only when sampling is configured, and then works.
+ * source map, and the AWS SDK only in chunks loaded when `TALLY_AWS_CLIENT=sdk`. Each bundle must load in
+ * plain Node and export `handler`; ingest's posthog-node half is a chunk that loads only when sampling is
+ * configured, and then works. Ingest looks its keys up in DynamoDB: dynalite stands in (a worker thread,
+ * so it answers while a bundle runs in a child process).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ensureTable, localAwsClientConfig, startDynamo, type Emulator } from '../../local/emulators';
 import { type Synth, resourcesOfType, synth } from './support';
 
 let outdir: string;
 let s: Synth;
+let dynamo: Emulator;
 const assets: Record<string, string> = {};
 
-beforeAll(() => {
+beforeAll(async () => {
+  dynamo = await startDynamo({ port: 0 });
+  const client = new DynamoDBClient(localAwsClientConfig(dynamo.endpoint, 'us-east-1'));
+  await ensureTable(client, 'bundle-test');
+  client.destroy();
   outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-cdk-'));
   s = synth({}, {}, { bundle: true, outdir });
   s.app.synth();
@@ -24,8 +33,9 @@ beforeAll(() => {
   }
 }, 120_000);
 
-afterAll(() => {
+afterAll(async () => {
   if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
+  await dynamo?.stop();
 });
 
 const NAMES = ['ingest', 'aggregator', 'query', 'rollup'];
@@ -75,7 +85,7 @@ describe('function bundles', () => {
     expect(code.length).toBeLessThan(10 * 1024 * 1024);
   });
 
-  it('ingest with TALLY_AWS_CLIENT=sdk: the SDK chunk loads in the bundle and answers through the SDK client', () => {
+  it('ingest with TALLY_AWS_CLIENT=sdk: the SDK chunks load in the bundle; the key is imported and checked through the SDK DynamoDB client, the send goes through the SDK SQS client', () => {
     const file = path.join(assets.ingest, 'index.mjs');
     const probe = `
       const m = await import(${JSON.stringify(file)});
@@ -92,6 +102,8 @@ describe('function bundles', () => {
         AWS_SECRET_ACCESS_KEY: 'x',
         TALLY_AWS_CLIENT: 'sdk',
         TALLY_API_KEYS: 'tally_bundle_test_key',
+        TALLY_TABLE_NAME: 'bundle-test',
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         TALLY_QUEUE_URL: 'http://127.0.0.1:9/000000000000/q',
         AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9',
         POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -140,6 +152,8 @@ describe('function bundles', () => {
         AWS_ACCESS_KEY_ID: 'AKIDBUNDLETEST',
         AWS_SECRET_ACCESS_KEY: 'x',
         TALLY_API_KEYS: 'tally_bundle_test_key',
+        TALLY_TABLE_NAME: 'bundle-test',
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         TALLY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/q',
         POSTHOG_API_KEY: 'phc_bundle_test',
         POSTHOG_PERSONAL_API_KEY: 'phx_bundle_test',

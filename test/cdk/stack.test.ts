@@ -5,7 +5,6 @@
 import { METRIC_NAMESPACE, METRICS } from '../../src/observability';
 import { ACCESS_LOG_FIELDS, routeKeysOf } from '../../lib/ingest-api';
 import { apiGatewayRoutes, ROUTES } from '../../src/http/route-table';
-import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS } from '../../src/http/cors';
 import {
   AGGREGATOR,
   CLAIM_STALE_SECONDS,
@@ -53,6 +52,14 @@ const queues = () => {
   return { main, dlq };
 };
 const tableId = () => only('AWS::DynamoDB::Table')[0];
+/** The logical id of a generated secret (`ApiKeysSecret`, `TokenSecret`). */
+const secretId = (name: string, j: TemplateJson = json) => {
+  const hit = resourcesOfType(j, 'AWS::SecretsManager::Secret').filter(([id]) => id.startsWith(name));
+  expect(hit).toHaveLength(1);
+  return hit[0]![0];
+};
+const apiKeysSecret = () => secretId('ApiKeysSecret');
+const tokenSecret = () => secretId('TokenSecret');
 const roleOf = (name: string) => refId(fn(json, name).Role)!;
 
 describe('Lambda functions', () => {
@@ -95,6 +102,8 @@ describe('Lambda functions', () => {
     expect(refId(env('ingest').TALLY_QUEUE_URL)).toBe(main[0]);
     expect(env('ingest').TALLY_MAX_MESSAGE_BYTES).toBe(String(1024 * 1024));
     expect(env('ingest').TALLY_API_KEYS_SECRET_ARN).toBeDefined();
+    expect(env('ingest').TALLY_TOKEN_SECRET_SECRET_ARN).toBeDefined();
+    expect(refId(env('ingest').TALLY_TABLE_NAME)).toBe(tableId()); // keys and projects
     expect(refId(env('query').TALLY_TABLE_NAME)).toBe(tableId());
     expect(env('query').TALLY_API_KEYS_SECRET_ARN).toBeDefined();
     const counting = { TALLY_WINDOW_SECONDS: '60', TALLY_GRACE_SECONDS: '60', TALLY_SHARDS: '8' };
@@ -197,10 +206,12 @@ describe('HTTP API', () => {
     const query = functionId(json, 'query');
     const ids = { ingest, query };
     expect(routes.sort()).toEqual([...apiGatewayRoutes()].map(([key, f]) => `${key} -> ${ids[f]}`).sort());
-    expect(ROUTES.length * 2).toBe(routes.length);
+    // Every route in both forms, and the preflights (per-project origins: ingest answers them).
+    expect(ROUTES.length * 2 + 1).toBe(routes.length);
+    expect(routes).toContain(`OPTIONS /{proxy+} -> ${ingest}`);
     // The routes the issue names, each also in the form that catches the trailing slash (`/batch/`).
     const keys = routes.map((r) => r.split(' -> ')[0]);
-    for (const k of ['POST /v1/usage', 'POST /batch', 'POST /capture', 'POST /e', 'POST /i/v0/e', 'POST /track', 'GET /v1/usage', 'GET /v1/usage/users', 'GET /health']) {
+    for (const k of ['POST /v1/usage', 'POST /v1/tokens', 'POST /batch', 'POST /capture', 'POST /e', 'POST /i/v0/e', 'POST /track', 'GET /v1/usage', 'GET /v1/usage/users', 'GET /health']) {
       expect(keys).toContain(k);
       expect(keys).toContain(`${k}/{proxy+}`);
     }
@@ -345,18 +356,21 @@ describe('IAM least privilege', () => {
     'logs:CreateLogStream': [refId(fn(json, name).LoggingConfig.LogGroup)!],
     'logs:PutLogEvents': [refId(fn(json, name).LoggingConfig.LogGroup)!],
   });
-  const apiKeysSecret = () => only('AWS::SecretsManager::Secret')[0];
+  /** The table actions granted, each on the table alone. */
+  const onTable = (t: string, actions: string[]) => Object.fromEntries(actions.map((a) => [`dynamodb:${a}`, [t]]));
 
-  it('ingest may only send to its queue (and read the API keys)', () => {
+  it('ingest may send to its queue, read keys, projects and counters, and write only keys and rate buckets (and read its two secrets)', () => {
+    const t = tableId();
     expect(grants(json, roleOf('ingest'))).toEqual({
       ...logsGrant('ingest'),
       'sqs:SendMessage': [queues().main[0]],
-      'secretsmanager:GetSecretValue': [apiKeysSecret()],
+      'secretsmanager:GetSecretValue': [apiKeysSecret(), tokenSecret()].sort(),
+      ...onTable(t, ['GetItem', 'BatchGetItem', 'Query']),
+      // The import of the configured keys; last-used times and rate-limit leases: by partition key only.
+      'dynamodb:PutItem': [`${t} if pk in [PROJECTS, KEY#*, KEYS#*]`],
+      'dynamodb:UpdateItem': [`${t} if pk in [KEYS#*, RL#*]`],
     });
   });
-
-  /** The table actions granted, each on the table alone. */
-  const onTable = (t: string, actions: string[]) => Object.fromEntries(actions.map((a) => [`dynamodb:${a}`, [t]]));
 
   it('aggregator may only consume its queue and write claims, deltas and markers to its table', () => {
     const t = tableId();
@@ -370,10 +384,13 @@ describe('IAM least privilege', () => {
     });
   });
 
-  it('query may only read its table (and the API keys)', () => {
+  it('query may read its table, and write only keys (the import, last-used times); it reads the API keys, not the token secret', () => {
+    const t = tableId();
     expect(grants(json, roleOf('query'))).toEqual({
       ...logsGrant('query'),
-      ...onTable(tableId(), ['GetItem', 'BatchGetItem', 'Query']),
+      ...onTable(t, ['GetItem', 'BatchGetItem', 'Query']),
+      'dynamodb:PutItem': [`${t} if pk in [PROJECTS, KEY#*, KEYS#*]`],
+      'dynamodb:UpdateItem': [`${t} if pk in [KEYS#*]`],
       'secretsmanager:GetSecretValue': [apiKeysSecret()],
     });
   });
@@ -428,18 +445,25 @@ describe('IAM least privilege', () => {
 });
 
 describe('secrets', () => {
-  it('the generated API-keys secret holds no value in the template', () => {
-    const [, secret] = only('AWS::SecretsManager::Secret');
-    expect(secret.Properties!.SecretString).toBeUndefined();
-    expect(secret.Properties!.GenerateSecretString).toMatchObject({ ExcludePunctuation: true, IncludeSpace: false, PasswordLength: 40 });
+  it('the generated API-keys and token secrets hold no value in the template', () => {
+    const secrets = Object.fromEntries(resourcesOfType(json, 'AWS::SecretsManager::Secret').map(([id, r]) => [id, r]));
+    expect(Object.keys(secrets).sort()).toEqual([apiKeysSecret(), tokenSecret()].sort());
+    for (const secret of Object.values(secrets)) expect(secret.Properties!.SecretString).toBeUndefined();
+    expect(secrets[apiKeysSecret()]!.Properties!.GenerateSecretString).toMatchObject({ ExcludePunctuation: true, IncludeSpace: false, PasswordLength: 40 });
+    expect(secrets[tokenSecret()]!.Properties!.GenerateSecretString).toMatchObject({ ExcludePunctuation: true, IncludeSpace: false, PasswordLength: 64 });
     expect(JSON.stringify(json)).not.toMatch(/phc_/);
+  });
+
+  it('the token secret reaches ingest only, as *_SECRET_ARN', () => {
+    expect(refId(fn(json, 'ingest').Environment.Variables.TALLY_TOKEN_SECRET_SECRET_ARN)).toBe(tokenSecret());
+    for (const name of ['aggregator', 'rollup', 'query']) expect(fn(json, name).Environment.Variables).not.toHaveProperty('TALLY_TOKEN_SECRET_SECRET_ARN');
   });
 
   it('apiKeysSecretName references an existing secret instead of creating one', () => {
     const s = synth({ apiKeysSecretName: 'team/tally-keys' });
-    expect(resourcesOfType(s.json, 'AWS::SecretsManager::Secret')).toHaveLength(0);
+    expect(resourcesOfType(s.json, 'AWS::SecretsManager::Secret').map(([id]) => id)).toEqual([secretId('TokenSecret', s.json)]);
     const ingestGrants = grants(s.json, refId(fn(s.json, 'ingest').Role)!);
-    expect(ingestGrants['secretsmanager:GetSecretValue'][0]).toContain(':secret:team/tally-keys-??????');
+    expect(ingestGrants['secretsmanager:GetSecretValue'].filter((x) => x.includes(':secret:team/tally-keys-??????'))).toHaveLength(1);
     expect(JSON.stringify(fn(s.json, 'ingest').Environment.Variables.TALLY_API_KEYS_SECRET_ARN)).toContain(':secret:team/tally-keys"');
   });
 
@@ -484,6 +508,7 @@ describe('alarms', () => {
         'aggregator-errors',
         'aggregator-throttles',
         'api-5xx-rate',
+        'auth-unavailable',
         'dlq-not-empty',
         'ingest-errors',
         'ingest-p99-duration',
@@ -492,6 +517,7 @@ describe('alarms', () => {
         'posthog-delivery-failures',
         'posthog-rejected',
         'queue-oldest-message-age',
+        'quota-exceeded',
         'rollup-behind',
         'rollup-errors',
       ].map((n) => `tally-dev-${n}`),
@@ -587,25 +613,32 @@ describe('dashboard', () => {
       expect(body).toContain(metric);
     }
   });
+
+  it('shows the per-project limits’ answers as their own widget: RequestsRejected of ingest by reason rate_limited and quota_exceeded', () => {
+    const [, dashboard] = only('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.Properties!.DashboardBody);
+    expect(body).toContain('Limits: rate-limited and over-quota answers (429)');
+    for (const reason of ['rate_limited', 'quota_exceeded']) {
+      expect(body).toContain(JSON.stringify([METRIC_NAMESPACE, METRICS.RequestsRejected, 'reason', reason, 'service', 'ingest']).slice(1, -1).replace(/"/g, '\\"'));
+    }
+    const alarm = resourcesOfType(json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties!).find((a) => a.AlarmName === 'tally-dev-quota-exceeded')!;
+    expect(alarm.Threshold).toBe(1);
+    expect(alarm.Metrics[0].MetricStat.Metric).toMatchObject({ Namespace: METRIC_NAMESPACE, MetricName: METRICS.RequestsRejected, Dimensions: [{ Name: 'reason', Value: 'quota_exceeded' }, { Name: 'service', Value: 'ingest' }] });
+  });
 });
 
-describe('CORS: one deployment-wide allow-list, at the front door and in the functions', () => {
-  it('none by default: no preflight configuration, no origins given to the functions', () => {
-    const [, api] = only('AWS::ApiGatewayV2::Api');
-    expect(api.Properties!.CorsConfiguration).toBeUndefined();
+describe('CORS: per-project origins (no deploy), answered by the functions', () => {
+  it('API Gateway answers no preflight itself (it would fix the origins at deploy time): OPTIONS goes to ingest', () => {
+    for (const j of [json, synth({ corsOrigins: 'https://app.example.com' }).json]) {
+      const [, api] = resourcesOfType(j, 'AWS::ApiGatewayV2::Api')[0]!;
+      expect(api.Properties!.CorsConfiguration).toBeUndefined();
+      expect(resourcesOfType(j, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties!.RouteKey)).toContain('OPTIONS /{proxy+}');
+    }
     for (const name of ['ingest', 'query']) expect(fn(json, name).Environment.Variables).not.toHaveProperty('TALLY_CORS_ORIGINS');
   });
 
-  it('corsOrigins: API Gateway answers preflights for those origins, and the functions get the same list', () => {
+  it('corsOrigins: the origins every project allows, given to both functions', () => {
     const s = synth({ corsOrigins: 'https://app.example.com, https://admin.example.com' });
-    const [, api] = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Api')[0]!;
-    expect(api.Properties!.CorsConfiguration).toEqual({
-      AllowOrigins: ['https://app.example.com', 'https://admin.example.com'],
-      AllowMethods: ['GET', 'POST', 'OPTIONS'],
-      AllowHeaders: [...CORS_ALLOW_HEADERS],
-      ExposeHeaders: [...CORS_EXPOSE_HEADERS],
-      MaxAge: CORS_MAX_AGE_SECONDS,
-    });
     for (const name of ['ingest', 'query']) expect(fn(s.json, name).Environment.Variables.TALLY_CORS_ORIGINS).toBe('https://app.example.com,https://admin.example.com');
     expect(() => synth({ corsOrigins: 'app.example.com/path' })).toThrow(/corsOrigins/);
   });
@@ -630,12 +663,24 @@ describe('front door: function-url', () => {
     expect(JSON.stringify(f.json.Outputs!.ApiUrl.Value)).toContain('FunctionUrl');
   });
 
-  it('ingest may send to its queue, read the counters and the API keys; nothing else', () => {
+  it('ingest may send to its queue, read the counters, keys and secrets, and write only keys and rate buckets; nothing else', () => {
     const role = refId(fn(f.json, 'ingest').Role)!;
     const g = grants(f.json, role);
     const table = resourcesOfType(f.json, 'AWS::DynamoDB::Table')[0]![0];
-    expect(Object.keys(g).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']);
+    expect(Object.keys(g).sort()).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+      'sqs:SendMessage',
+    ]);
     expect(g['dynamodb:GetItem']).toEqual([table]);
+    expect(g['dynamodb:PutItem']).toEqual([`${table} if pk in [PROJECTS, KEY#*, KEYS#*]`]);
+    expect(g['dynamodb:UpdateItem']).toEqual([`${table} if pk in [KEYS#*, RL#*]`]);
   });
 
   it('the 5xx alarm and the dashboard watch the Function URL', () => {
@@ -655,7 +700,7 @@ describe('front door: function-url', () => {
 describe('outputs and naming', () => {
   it('exports the API URL and what an operator needs', () => {
     expect(Object.keys(json.Outputs ?? {}).sort()).toEqual(
-      ['AlarmTopicArn', 'ApiKeysSecretArn', 'ApiUrl', 'DashboardUrl', 'DeadLetterQueueUrl', 'PosthogSecretName', 'QueueUrl', 'TableName'].sort(),
+      ['AlarmTopicArn', 'ApiKeysSecretArn', 'ApiUrl', 'DashboardUrl', 'DeadLetterQueueUrl', 'PosthogSecretName', 'QueueUrl', 'TableName', 'TokenSecretArn'].sort(),
     );
     expect(JSON.stringify(json.Outputs!.ApiUrl.Value)).toContain('execute-api');
   });

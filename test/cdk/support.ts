@@ -114,14 +114,21 @@ export function allStatements(json: TemplateJson): Array<{ resource: string; typ
   return out;
 }
 
-/** Actions granted by a role, mapped to the logical ids (or JSON) of the resources they apply to. */
+/**
+ * Actions granted by a role, mapped to the logical ids (or JSON) of the resources they apply to; a grant
+ * limited to DynamoDB partition keys reads `<table id> if pk in [PROJECTS, KEY#*]`, any other condition
+ * `<resource> if <JSON>`.
+ */
 export function grants(json: TemplateJson, roleId: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const s of roleStatements(json, roleId)) {
     expect(s.Effect).toBe('Allow');
+    const c = s.Condition as Record<string, Record<string, unknown>> | undefined;
+    const lk = c?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] as string[] | undefined;
+    const cond = c === undefined ? '' : lk && Object.keys(c).length === 1 && Object.keys(c['ForAllValues:StringLike']!).length === 1 ? ` if pk in [${lk.join(', ')}]` : ` if ${JSON.stringify(c)}`;
     for (const action of asArray(s.Action)) {
       for (const res of asArray(s.Resource)) {
-        (out[action] ??= []).push(refId(res) ?? JSON.stringify(res));
+        (out[action] ??= []).push(`${refId(res) ?? JSON.stringify(res)}${cond}`);
       }
     }
   }

@@ -342,6 +342,54 @@ describe('aggregator and roll-up (dynalite)', () => {
     for (const shard of allShards(SHARDS)) expect(await s.store.listOutbox(shard, 10)).toEqual([]);
   });
 
+  it('two projects: counts and PostHog destinations never mix; one project’s PostHog down holds back only its own events', async () => {
+    const s = await setup();
+    // Each message mixes three projects' calls (so outbox entries do too): a and b have their own PostHog,
+    // c goes to the deployment's, d's destination cannot be read for a while.
+    const sinks = { a: new RecordingSink(), b: new RecordingSink(), c: s.sink };
+    let dReadable = false;
+    const roll: RollupDeps = {
+      ...s.roll,
+      sinks: async (project) => {
+        if (project === 'd' && !dReadable) throw new Error('project d could not be read');
+        return project === 'd' ? s.sink : sinks[project as 'a' | 'b' | 'c'];
+      },
+    };
+    const msgs = Array.from({ length: 10 }, (_, m) => {
+      const body: QueueMessageBody = {
+        v: 1,
+        id: `mix-${m}`,
+        events: ['a', 'a', 'b', 'c', 'd'].flatMap((project, i) =>
+          Array.from({ length: 4 }, (_, u): QueuedEvent => ({ uuid: `mix-${m}-${i}-${u}`, event: 'big_route', distinct_id: `user-${u}`, properties: {}, timestamp: new Date(T0 + 60_000 + m * 1000).toISOString(), received_at: T0, project })),
+        ),
+      };
+      return { messageId: `sqs-mix-${m}`, body: JSON.stringify(body) };
+    });
+    expect((await aggregateRecords(msgs, s.agg)).calls).toBe(200);
+    sinks.b.down = true;
+    s.advance(10 * 60_000);
+    await runRollup(roll);
+    const q = (project: string) => queryUsage(s.store, { event: 'big_route', granularity: 'day', from: String(T0 - 86_400_000), to: String(T0 + 86_400_000) }, s.agg, s.clock.now, project).then((a) => a.total);
+    expect([await q('a'), await q('b'), await q('c'), await q('d'), await q('default')]).toEqual([80, 40, 40, 40, 0]);
+    expect(batchCalls(sinks.a)).toBe(80);
+    expect(batchCalls(sinks.b)).toBe(0);
+    expect(batchCalls(s.sink)).toBe(40); // c's only: d waits, never sent elsewhere
+    const mixed = (await Promise.all(allShards(SHARDS).map((sh) => s.store.listOutbox(sh, 10)))).flat();
+    expect(mixed.length).toBeGreaterThan(0); // b's and d's events, kept
+
+    // b's PostHog back, d readable: only what was left goes out, each to its own; a gets nothing twice.
+    sinks.b.down = false;
+    dReadable = true;
+    const aRequests = sinks.a.requests;
+    s.advance(6 * 60_000);
+    await runRollup(roll);
+    expect(sinks.a.requests).toBe(aRequests);
+    expect(sinks.a.events).toHaveLength(sinks.a.unique().length);
+    expect([batchCalls(sinks.a), batchCalls(sinks.b), batchCalls(s.sink)]).toEqual([80, 40, 80]);
+    for (const e of sinks.b.events) expect(e.distinctId).toMatch(/^user-[0-3]$/);
+    for (const shard of allShards(SHARDS)) expect(await s.store.listOutbox(shard, 10)).toEqual([]);
+  });
+
   it('isolates an event PostHog refuses: everything else is delivered, the refused one kept aside', async () => {
     const s = await setup();
     s.sink.refuse = (e) => e.distinctId === 'user-3';

@@ -16,6 +16,7 @@ import { INGEST_ANSWER_RESERVE_MS } from '../../functions/ingest/handler';
 import { createEventQueue } from '../../src/runtime/queue';
 import type { QueueMessageBody } from '../../src/types';
 import { ensureResources, localAwsClientConfig, startDynamo, startSqs, type Emulator } from '../../local/emulators';
+import { memoryAuth } from '../support/projects';
 
 const FIX = resolve(__dirname, '../fixtures/posthog-node-5.70');
 const KEY = 'phc_testprojectkey'; // the fixture's api_key is a configured tally key here
@@ -60,7 +61,7 @@ async function drainQueue(): Promise<QueueMessageBody[]> {
 
 describe.each(['json', 'sdk'] as const)('TALLY_AWS_CLIENT=%s', (impl) => {
 const queueFor = (url: string, endpoint: string) => createEventQueue({ AWS_REGION: 'us-east-1', TALLY_AWS_CLIENT: impl, TALLY_QUEUE_URL: url, TALLY_SQS_ENDPOINT: endpoint }, { retryBaseMs: 1 });
-const handler = () => createIngestHandler({ queue: queueFor(queueUrl, sqsEmu.endpoint), apiKeys: [KEY, 'native-key-123'] });
+const handler = () => createIngestHandler({ queue: queueFor(queueUrl, sqsEmu.endpoint), ...memoryAuth([KEY, 'native-key-123']) });
 
 test('the real posthog-node 5.70 gzip batch is accepted with {"status":1} and queued normalised', async () => {
   const gz = readFileSync(resolve(FIX, 'batch.body.gz'));
@@ -104,7 +105,7 @@ test('a rejected request queues nothing', async () => {
 });
 
 test('an unreachable queue is a 503 that says to retry, never a 2xx', async () => {
-  const h = createIngestHandler({ queue: queueFor('http://127.0.0.1:9/000000000000/q', 'http://127.0.0.1:9'), apiKeys: [KEY] });
+  const h = createIngestHandler({ queue: queueFor('http://127.0.0.1:9/000000000000/q', 'http://127.0.0.1:9'), ...memoryAuth([KEY]) });
   const res = await h(apiEvent('POST', '/v1/usage', JSON.stringify({ distinctId: 'a' }), { authorization: `Bearer ${KEY}` }), ctx);
   expect(res.statusCode).toBe(503);
   expect(res.headers?.['retry-after']).toBe('1');
@@ -116,7 +117,7 @@ test('a hanging queue: tally’s own 503 JSON, answered with time to spare befor
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    const h = createIngestHandler({ queue: queueFor(`${endpoint}/000000000000/q`, endpoint), apiKeys: [KEY] });
+    const h = createIngestHandler({ queue: queueFor(`${endpoint}/000000000000/q`, endpoint), ...memoryAuth([KEY]) });
     const timeoutMs = INGEST_ANSWER_RESERVE_MS + 500;
     const started = Date.now();
     const lambdaCtx = { getRemainingTimeInMillis: () => timeoutMs - (Date.now() - started) } as Context;

@@ -14,14 +14,15 @@ import { apiGatewayRoutes, matchRoute, ROUTES, type RouteFunction } from '../../
 import type { EventQueue } from '../../src/queue/types';
 import type { UsageStore } from '../../src/store/types';
 import { apiEvent } from '../support/api-event';
+import { memoryAuth } from '../support/projects';
 
 const ctx = {} as Context;
 const queue: EventQueue = { send: async (events) => ({ messages: events.length ? 1 : 0, calls: 1 }) };
 // The query handler only needs a store for the counts; an empty one answers every read with nothing.
 const store = new Proxy({}, { get: () => async () => ({ items: [], total: 0 }) }) as unknown as UsageStore;
 const handlers: Record<RouteFunction, (m: string, p: string) => Promise<APIGatewayProxyStructuredResultV2>> = {
-  ingest: (method, path) => createIngestHandler({ queue, apiKeys: ['route-test-key'] })(apiEvent({ method, path, body: method === 'POST' ? '{}' : undefined }), ctx),
-  query: (method, path) => createQueryHandler({ store, apiKeys: ['route-test-key'], dimensions: [], shards: 8 })(apiEvent({ method, path }), ctx),
+  ingest: (method, path) => createIngestHandler({ queue, ...memoryAuth(['route-test-key']) })(apiEvent({ method, path, body: method === 'POST' ? '{}' : undefined }), ctx),
+  query: (method, path) => createQueryHandler({ store, ...memoryAuth(['route-test-key']), dimensions: [], shards: 8 })(apiEvent({ method, path }), ctx),
 };
 const noRoute = (r: APIGatewayProxyStructuredResultV2) => r.statusCode === 404 && /no route/.test(String(r.body));
 

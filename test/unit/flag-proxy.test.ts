@@ -6,7 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { HttpError } from '../../src/errors';
-import { createKeyChecker } from '../../src/ingest/auth';
+import { memoryAuth } from '../support/projects';
 import { createFlagProxy, matchFlagRoute, unavailableFlagProxy } from '../../src/http/flag-proxy';
 
 const KEY = 'tally_key_0123456789';
@@ -45,7 +45,8 @@ function fakeFetch(answer: (s: Seen) => Response | Promise<Response> = () => new
   return { f, seen };
 }
 
-const proxyWith = (f: typeof fetch, timeoutMs = 1000) => createFlagProxy({ checkKey: createKeyChecker([KEY]), host: 'https://ph.example/', projectKey: 'phc_real', timeoutMs, fetch: f });
+const { auth } = memoryAuth([KEY]);
+const proxyWith = (f: typeof fetch, timeoutMs = 1000) => createFlagProxy({ authenticate: (k) => auth.authenticate(k, 'ingest'), host: 'https://ph.example/', projectKey: 'phc_real', timeoutMs, fetch: f });
 
 describe('matchFlagRoute', () => {
   it('matches the three routes with and without the trailing slash', () => {
@@ -132,5 +133,21 @@ describe('flag proxy', () => {
 
   it('without PostHog the routes answer 503 flags_unavailable', async () => {
     await expect(unavailableFlagProxy(apiEvent('POST', '/flags/'), 'flags')).rejects.toMatchObject({ statusCode: 503, code: 'flags_unavailable' });
+    const { f, seen } = fakeFetch();
+    const none = createFlagProxy({ authenticate: (k) => auth.authenticate(k, 'ingest'), timeoutMs: 1000, fetch: f });
+    await expect(none(apiEvent('POST', '/flags/', { body: JSON.stringify({ token: KEY }) }), 'flags')).rejects.toMatchObject({ statusCode: 503, code: 'flags_unavailable' });
+    expect(seen).toEqual([]);
+  });
+
+  it('a project with its own PostHog: forwarded there, with its project key', async () => {
+    const own = memoryAuth([]);
+    own.keyStore.projects.set('own', { id: 'own', ip: 'keep', origins: [], tokenVersion: 1, createdAt: 0, updatedAt: 0, posthog: { key: 'phc_own', host: 'https://eu.ph.example' } });
+    own.keyStore.addKey('tally_own_key_0123', { project: 'own' });
+    const { f, seen } = fakeFetch();
+    const p = createFlagProxy({ authenticate: (k) => own.auth.authenticate(k, 'ingest'), host: 'https://ph.example/', projectKey: 'phc_real', timeoutMs: 1000, fetch: f });
+    await p(apiEvent('POST', '/flags/', { body: JSON.stringify({ token: 'tally_own_key_0123', distinct_id: 'u' }) }), 'flags');
+    await p(apiEvent('GET', '/flags/definitions', { query: 'token=tally_own_key_0123' }), 'definitions');
+    expect(seen.map((x) => x.url)).toEqual(['https://eu.ph.example/flags/', 'https://eu.ph.example/flags/definitions?token=phc_own']);
+    expect(JSON.parse(seen[0]!.body!).token).toBe('phc_own');
   });
 });

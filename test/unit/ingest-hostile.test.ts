@@ -13,6 +13,7 @@ import { packMessages } from '../../src/queue/pack';
 import type { EventQueue } from '../../src/queue/types';
 import type { QueuedEvent } from '../../src/types';
 import { apiEvent } from '../support/api-event';
+import { memoryAuth } from '../support/projects';
 
 const KEY = 'tally_hostile_key_123';
 const ctx = {} as Context;
@@ -30,7 +31,7 @@ function harness(limits?: Parameters<typeof createIngestHandler>[0]['limits']) {
     addMetric: (name: string, _u: unknown, v: number) => void (counted[name] = (counted[name] ?? 0) + v),
     singleMetric: () => ({ addDimension: () => undefined, addMetric: (name: string, _u: unknown, v: number) => void (counted[name] = (counted[name] ?? 0) + v) }),
   } as never;
-  const h = createIngestHandler({ queue, apiKeys: [KEY], metrics, limits });
+  const h = createIngestHandler({ queue, ...memoryAuth([KEY]), metrics, limits });
   const post = async (path: string, body: string | Buffer | undefined, headers: Record<string, string> = {}) => {
     const r = await h(apiEvent({ path, body, headers }), ctx);
     return { status: r.statusCode!, body: JSON.parse(r.body!) as { error?: string; message?: string; details?: { path: string; message: string }[]; accepted?: number } };

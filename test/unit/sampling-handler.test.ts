@@ -12,8 +12,10 @@ import { CaptureError, type RawCapture, type SampledEvent, type Sampler } from '
 import type { QueuedEvent } from '../../src/types';
 
 import { apiEvent as makeEvent } from '../support/api-event';
+import { memoryAuth } from '../support/projects';
 
 const KEY = 'tally_key_0123456789';
+const OWN_KEY = 'tally_own_key_0123456789';
 
 function apiEvent(method: string, path: string, body?: string, headers: Record<string, string> = { authorization: `Bearer ${KEY}` }): APIGatewayProxyEventV2 {
   return makeEvent({ method, path, body, headers });
@@ -44,17 +46,21 @@ function harness(opts: { queueFails?: boolean; sampleEvery?: number; capture?: (
     },
     close: async () => undefined,
   };
-  const captured: Array<{ events: readonly SampledEvent[]; timeoutMs?: number }> = [];
+  const captured: Array<{ events: readonly SampledEvent[]; timeoutMs?: number; destination?: { key: string; host: string } }> = [];
   const capture: RawCapture = {
-    capture: async (events, timeoutMs) => {
+    capture: async (events, timeoutMs, destination) => {
       timeline.push(`capture ${events.length}`);
-      captured.push({ events, timeoutMs });
+      captured.push({ events, timeoutMs, destination });
       await opts.capture?.(events, timeoutMs);
     },
   };
   const warnings: unknown[] = [];
   const logger = { warn: (...a: unknown[]) => warnings.push(a), error: (...a: unknown[]) => warnings.push(a), info: () => undefined } as never;
-  const handler = createIngestHandler({ queue, apiKeys: [KEY], metrics: fakeMetrics, logger, sampling: { sampler, capture, timeoutMs: 300 } });
+  const projects = memoryAuth([KEY]);
+  // A second project with its own PostHog: its sampled events go there.
+  projects.keyStore.projects.set('own', { id: 'own', ip: 'keep', origins: [], tokenVersion: 1, createdAt: 0, updatedAt: 0, posthog: { key: 'phc_ownprojectkey', host: 'https://eu.i.posthog.com' } });
+  projects.keyStore.addKey(OWN_KEY, { project: 'own' });
+  const handler = createIngestHandler({ queue, ...projects, metrics: fakeMetrics, logger, sampling: { sampler, capture, timeoutMs: 300 } });
   const ctx = (opts.remainingMs === undefined ? {} : { getRemainingTimeInMillis: () => opts.remainingMs! }) as Context;
   return { handler, timeline, metrics, captured, warnings, ctx };
 }
@@ -70,6 +76,14 @@ describe('ingest handler with sampling', () => {
     expect(h.captured[0]!.timeoutMs).toBe(300);
     expect(h.metrics[SAMPLING_METRICS.EventsSampled]).toBe(10);
     expect(h.metrics[SAMPLING_METRICS.SampleCaptureFailures]).toBeUndefined();
+  });
+
+  it('a project with its own PostHog gets its sampled events there; others the deployment’s', async () => {
+    const h = harness({ sampleEvery: 1 });
+    await h.handler(apiEvent('POST', '/v1/usage', batch(2), { authorization: `Bearer ${OWN_KEY}` }), h.ctx);
+    await h.handler(apiEvent('POST', '/v1/usage', batch(2)), h.ctx);
+    expect(h.captured.map((c) => c.destination)).toEqual([{ key: 'phc_ownprojectkey', host: 'https://eu.i.posthog.com' }, undefined]);
+    expect(h.captured[0]!.events.every((e) => e.event.project === 'own')).toBe(true);
   });
 
   it('nothing sampled: no capture, no wait', async () => {
@@ -133,7 +147,7 @@ describe('flag routes in the handler', () => {
     const seen: string[] = [];
     const handler = createIngestHandler({
       queue: { send: async () => ({ messages: 0, calls: 0 }) },
-      apiKeys: [KEY],
+      ...memoryAuth([KEY]),
       flags: {
         host: 'https://ph.example',
         projectKey: 'phc_real',
