@@ -390,6 +390,35 @@ describe('aggregator and roll-up (dynalite)', () => {
     for (const shard of allShards(SHARDS)) expect(await s.store.listOutbox(shard, 10)).toEqual([]);
   });
 
+  it('one project’s PostHog down for many windows: a pass tries it twice, and still delivers another project’s events behind it', async () => {
+    const s = await setup();
+    const sinks = { a: new RecordingSink(), b: new RecordingSink() };
+    sinks.b.down = true;
+    const roll: RollupDeps = { ...s.roll, sinks: async (project) => sinks[project as 'a' | 'b'] };
+    // Five windows of b's traffic only, then one of a's: every shard's oldest entries are b's alone.
+    for (let w = 0; w < 6; w++) {
+      const project = w < 5 ? 'b' : 'a';
+      s.clock.now = T0 + (w + 1) * 60_000 + 5_000;
+      const body: QueueMessageBody = {
+        v: 1,
+        id: `w-${w}`,
+        events: Array.from({ length: 40 }, (_, i): QueuedEvent => ({ uuid: `w-${w}-${i}`, event: 'big_route', distinct_id: `${project}-user-${i % 8}`, properties: {}, timestamp: new Date(T0 + w * 60_000 + i * 1000).toISOString(), received_at: s.clock.now, project })),
+      };
+      expect((await aggregateRecords([{ messageId: `sqs-w-${w}`, body: JSON.stringify(body) }], s.agg)).calls).toBe(40);
+    }
+    s.advance(10 * 60_000);
+    await runRollup(roll);
+    expect(sinks.b.requests).toBeLessThanOrEqual(2);
+    expect(batchCalls(sinks.a)).toBe(40);
+    expect(batchCalls(sinks.b)).toBe(0);
+    sinks.b.down = false;
+    s.advance(6 * 60_000);
+    await runRollup(roll);
+    expect(batchCalls(sinks.b)).toBe(200);
+    expect(sinks.a.events).toHaveLength(sinks.a.unique().length);
+    for (const shard of allShards(SHARDS)) expect(await s.store.listOutbox(shard, 10)).toEqual([]);
+  });
+
   it('isolates an event PostHog refuses: everything else is delivered, the refused one kept aside', async () => {
     const s = await setup();
     s.sink.refuse = (e) => e.distinctId === 'user-3';
