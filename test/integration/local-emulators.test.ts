@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -160,6 +160,32 @@ describe('local emulators', () => {
     ddb.destroy();
     await stopAll(dynamo2);
   });
+
+  it('close the LevelDB iterator of every Query, so native memory stays flat however many run', async () => {
+    // dynalite 4 ends a Query's stream with iterator.return(), which abstract-level's iterators lack;
+    // unpatched, each Query leaks ~5 KB of native (non-heap) memory: 4,000 Queries add ~35 MB (measured 72 MB for 8,000; 3 MB patched).
+    const { dynamo, opts } = await start('iterators');
+    await ensureResources(opts);
+    const ddb = new DynamoDBClient({ ...localAwsClientConfig(dynamo.endpoint, region), maxAttempts: 1 });
+    await ddb.send(new PutItemCommand({ TableName: names.tableName, Item: { pk: { S: 'q' }, sk: { S: 'a' } } }));
+    const rssAnonMb = () => Number(/RssAnon:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+    const run = async (n: number) => {
+      let left = n;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (left-- > 0) {
+          const out = await ddb.send(new QueryCommand({ TableName: names.tableName, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': { S: 'q' } } }));
+          if (out.Count !== 1) throw new Error(`query answered ${out.Count} items`);
+        }
+      }));
+    };
+    await run(1_000); // warm-up: allocator arenas, sockets, caches
+    const before = rssAnonMb();
+    await run(4_000);
+    const grown = rssAnonMb() - before;
+    expect(grown).toBeLessThan(15);
+    ddb.destroy();
+    await stopAll(dynamo);
+  }, 120_000);
 
   it('report a taken port instead of hanging', async () => {
     const dynamo = await startDynamo({ port: 0 });
