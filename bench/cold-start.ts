@@ -47,12 +47,15 @@ const FUNCTIONS: Array<{ fn: string; entry: string; probe?: boolean; withLazy?: 
   { fn: 'rollup', entry: 'functions/rollup/index.ts' },
 ];
 
-/** Environment a function needs to initialise; nothing here reaches AWS (no secret ARNs). */
+/**
+ * Environment a function needs to initialise; nothing here reaches AWS (no secret ARNs, and no
+ * configured keys: importing them into project default reads DynamoDB at cold start, one GetItem for
+ * the project and one per key, which this machine cannot reach — managed keys need no import).
+ */
 const ENV = {
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'AKIDCOLDSTART',
   AWS_SECRET_ACCESS_KEY: 'cold',
-  TALLY_API_KEYS: 'tally_cold_start_key',
   TALLY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/tally-events',
   TALLY_TABLE_NAME: 'tally',
   POWERTOOLS_LOG_LEVEL: 'SILENT',

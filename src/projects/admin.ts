@@ -152,6 +152,7 @@ export class ProjectAdmin {
    * A key already imported (or revoked since) is left as it is.
    */
   async importConfiguredKeys(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0; // nothing to import: no DynamoDB call at cold start
     if (!(await this.store.getProject(DEFAULT_PROJECT))) {
       const t = this.now();
       await this.store.createProject({ id: DEFAULT_PROJECT, ip: 'keep', origins: [], tokenVersion: 1, createdAt: t, updatedAt: t }).catch((err: unknown) => {

@@ -121,6 +121,9 @@ describe('projects and keys (dynalite)', () => {
 
   it('imports configured keys into the default project once, with every scope', async () => {
     const s = await setup();
+    // No configured keys: nothing to import, and not even project default is created (no cold-start read).
+    expect(await s.admin.importConfiguredKeys([])).toBe(0);
+    expect(await s.admin.listProjects()).toEqual([]);
     expect(await s.admin.importConfiguredKeys(['configured-key-0001', 'configured-key-0002'])).toBe(2);
     expect(await s.admin.importConfiguredKeys(['configured-key-0001', 'configured-key-0002'])).toBe(0);
     const a = await s.auth.authenticate('configured-key-0001', 'query');
