@@ -15,7 +15,7 @@ import { runColdStartBench } from './cold-start';
 import { ASSUMPTIONS, computeCosts, PRICES } from './cost';
 import { runCountingBench } from './counting';
 import { runE2eBench } from './e2e';
-import { runIngestBench } from './ingest';
+import { runIngestBench, runPostHogHttpBench } from './ingest';
 import { argv, progress, REPO } from './lib';
 import { runNaiveBench } from './naive';
 import { runSoakBench } from './soak';
@@ -53,7 +53,10 @@ async function main(): Promise<void> {
       r.durationsMs[name] = Math.round(performance.now() - t0);
     }
   };
-  if (only.has('ingest')) r.ingest = await timed('1. ingest handler', () => runIngestBench({ quick }));
+  if (only.has('ingest')) {
+    r.ingest = await timed('1. ingest handler', () => runIngestBench({ quick }));
+    r.posthogHttp = await timed('1b. PostHog delivery by HTTP client', () => runPostHogHttpBench({ quick }));
+  }
   if (only.has('cold')) r.coldStart = await timed('2. cold start', () => runColdStartBench({ quick }));
   if (only.has('counting')) {
     r.counting = await timed('3. counting', () => runCountingBench({ quick }));

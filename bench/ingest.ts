@@ -28,6 +28,7 @@ import { createSqsClient } from '../src/runtime/aws';
 import { createProjectServices } from '../src/runtime/projects';
 import { createDynamoApi, createStore } from '../src/runtime/store';
 import { ensureTable, localAwsClientConfig } from '../local/emulators';
+import { deliverWithPostHogNode } from '../src/sink/deliver';
 import { cpuMicros, percentiles, progress, round, spawnTs, traffic, type Child } from './lib';
 
 export type QueueVariant = 'none' | 'sdk' | 'fast';
@@ -212,5 +213,53 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestRow[]
   } finally {
     await sqsServer.stop();
     await dynamoServer.stop();
+  }
+}
+
+/** CPU of one posthog-node delivery (a fresh client, gzip, one request, the answer) by HTTP client. */
+export interface PostHogHttpRow {
+  /** Events per delivery: 1 is a sampled single-event request's raw capture. */
+  events: number;
+  deliveries: number;
+  /** tally's fetch over node:http (src/sink/http-fetch.ts, the default). */
+  nodeCpuUs: number;
+  /** posthog-node's own global fetch (undici): `POSTHOG_HTTP=fetch`. */
+  fetchCpuUs: number;
+}
+
+/**
+ * posthog-node deliveries (src/sink/deliver.ts, as sampling and the roll-up make them) to the PostHog
+ * stand-in in another process, through each HTTP client, interleaved in rounds so both see the same load.
+ */
+export async function runPostHogHttpBench(o: IngestBenchOptions): Promise<PostHogHttpRow[]> {
+  const ph: Child = spawnTs('bench/servers.ts', ['--posthog'], { label: 'posthog' });
+  try {
+    const { endpoint: host } = await ph.waitFor<{ endpoint: string }>((m) => m.ready === true);
+    const rows: PostHogHttpRow[] = [];
+    let id = 0;
+    const msg = () => ({ distinctId: `user-${id % 500}`, event: 'api_call', uuid: `01a2043c-0000-7000-8000-${String(id++).padStart(12, '0')}`, properties: { route: '/big/:id', status: 200 } });
+    const deliver = async (events: number, fetch: typeof globalThis.fetch | undefined) => {
+      const out = await deliverWithPostHogNode(Array.from({ length: events }, msg), { apiKey: 'phc_bench', host, requestTimeoutMs: 5000, fetchRetryCount: 0, fetchRetryDelayMs: 0, maxBatchSize: 1000, ...(fetch ? { fetch } : {}) });
+      if (out.sent !== events) throw new Error(`PostHog stand-in took ${out.sent} of ${events}: ${out.reason}`);
+    };
+    for (const events of [1, 100]) {
+      const n = o.quick ? 50 : events === 1 ? 2000 : 300;
+      const rounds = 5;
+      const cpu = { node: 0, fetch: 0 };
+      for (const v of ['node', 'fetch'] as const) for (let i = 0; i < n / 10; i++) await deliver(events, v === 'fetch' ? globalThis.fetch : undefined);
+      for (let r = 0; r < rounds; r++) {
+        for (const v of ['node', 'fetch'] as const) {
+          const c0 = process.cpuUsage();
+          for (let i = 0; i < n / rounds; i++) await deliver(events, v === 'fetch' ? globalThis.fetch : undefined);
+          cpu[v] += cpuMicros(c0);
+        }
+      }
+      const row = { events, deliveries: n, nodeCpuUs: round(cpu.node / n, 1), fetchCpuUs: round(cpu.fetch / n, 1) };
+      rows.push(row);
+      progress(`PostHog delivery of ${events} event(s): ${row.nodeCpuUs} µs CPU over node:http, ${row.fetchCpuUs} µs over the global fetch`);
+    }
+    return rows;
+  } finally {
+    await ph.stop();
   }
 }

@@ -8,7 +8,7 @@ import type { ColdStartRow } from './cold-start';
 import type { CostRow } from './cost';
 import type { CountingResults } from './counting';
 import type { E2eRow } from './e2e';
-import type { IngestRow } from './ingest';
+import type { IngestRow, PostHogHttpRow } from './ingest';
 import type { NaiveRow } from './naive';
 import type { SoakRow } from './soak';
 import { round } from './lib';
@@ -29,6 +29,7 @@ export interface BenchResults {
   machine: { cpus: number; model: string; node: string; platform: string; loadavgStart: number[]; loadavgEnd: number[] };
   durationsMs: Record<string, number>;
   ingest?: IngestRow[];
+  posthogHttp?: PostHogHttpRow[];
   coldStart?: ColdStartRow[];
   counting?: CountingResults;
   e2e?: E2eRow[];
@@ -239,6 +240,10 @@ export function renderTables(r: BenchResults): string {
   if (r.ingest) {
     out.push('\n1. Ingest handler, in-process, warm (one request at a time; SQS = fauxqs over HTTP in another process)');
     out.push(table(['payload', 'queue', 'requests', 'CPU µs/request', 'CPU µs/event', 'p50 ms', 'p99 ms'], r.ingest.map((x) => [x.auth ? `${x.payload} + ${x.auth}` : x.payload, x.queue, x.requests, x.cpuUsPerRequest, x.cpuUsPerEvent, x.p50Ms, x.p99Ms])));
+  }
+  if (r.posthogHttp) {
+    out.push('\n1b. PostHog delivery (posthog-node, a client per delivery, gzip) to the stand-in in another process: CPU per delivery by HTTP client');
+    out.push(table(['events per delivery', 'deliveries', 'node:http µs (default)', 'global fetch µs (POSTHOG_HTTP=fetch)'], r.posthogHttp.map((x) => [x.events, x.deliveries, x.nodeCpuUs, x.fetchCpuUs])));
   }
   if (r.coldStart) {
     out.push('\n2. Cold start (bundles as lib/build-options.ts builds them; import in a fresh node process, median; KB = what a cold start loads)');

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, loadLocalConfig } from '../src/config';
-import { PostHogNodeSink } from '../src/sink/posthog';
+import { postHogSinkFor } from '../src/runtime/posthog';
 import { PrintSink } from '../src/sink/print';
 import { startLocalStack, type LocalSamplingOptions } from './stack';
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
 
   const jsonl = join(dataDir, 'posthog-events.jsonl');
   const sink = c.POSTHOG_API_KEY
-    ? new PostHogNodeSink({ apiKey: c.POSTHOG_API_KEY, host: c.POSTHOG_HOST, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT })
+    ? postHogSinkFor(c, { key: c.POSTHOG_API_KEY, host: c.POSTHOG_HOST })
     : new PrintSink(jsonl);
 
   // Sampling (docs/SAMPLING.md): against PostHog when both keys are set, else against the local flag file.
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     tokenSecret,
     sink,
     // A project with its own PostHog (projects create --posthog-key --posthog-host) gets its events there.
-    projectSink: (d) => new PostHogNodeSink({ apiKey: d.key, host: d.host, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT }),
+    projectSink: (d) => postHogSinkFor(c, d),
     batchSize: c.TALLY_BATCH_SIZE,
     batchWindowMs: c.TALLY_BATCH_WINDOW_SECONDS * 1000,
     windowSeconds: c.TALLY_WINDOW_SECONDS,

@@ -97,6 +97,13 @@ const projects = z.object({
   TALLY_TOKEN_SECRET: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
 });
 
+/**
+ * How posthog-node's requests go out: `node` (default), tally's `fetch` over `node:http(s)`
+ * (src/sink/http-fetch.ts, a quarter of the global fetch's CPU per request); `fetch`, posthog-node's own
+ * (the global `fetch`, undici).
+ */
+const posthogHttp = z._default(z.enum(['node', 'fetch'], { error: 'must be node or fetch' }), 'node');
+
 const posthog = z.object({
   /** PostHog project key (phc_…). Without it, PostHog events are printed (local) or fail the send. */
   POSTHOG_API_KEY: z.optional(str()),
@@ -105,6 +112,7 @@ const posthog = z.object({
   POSTHOG_REQUEST_TIMEOUT_MS: int(5000),
   /** The outbox retries later, so in-call retries stay few. */
   POSTHOG_FETCH_RETRY_COUNT: int(1),
+  POSTHOG_HTTP: posthogHttp,
 });
 
 /**
@@ -145,6 +153,7 @@ const sampling = z.object({
 const ingestPosthog = z.object({
   POSTHOG_API_KEY: z.optional(str()),
   POSTHOG_HOST: z._default(z.url(), 'https://us.i.posthog.com'),
+  POSTHOG_HTTP: posthogHttp,
 });
 
 export const ingestConfigSchema = z.extend(common, {

@@ -18,8 +18,14 @@ export function createPostHogSink(c: AggregatorConfig): PostHogSink | undefined 
 }
 
 /** A sink for one PostHog project (the deployment's, or a project's own), with the config's bounds. */
-export function postHogSinkFor(c: Pick<AggregatorConfig, 'POSTHOG_REQUEST_TIMEOUT_MS' | 'POSTHOG_FETCH_RETRY_COUNT'>, d: { key: string; host: string }): PostHogSink {
-  return new PostHogNodeSink({ apiKey: d.key, host: d.host, requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS, fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT });
+export function postHogSinkFor(c: Pick<AggregatorConfig, 'POSTHOG_REQUEST_TIMEOUT_MS' | 'POSTHOG_FETCH_RETRY_COUNT' | 'POSTHOG_HTTP'>, d: { key: string; host: string }): PostHogSink {
+  return new PostHogNodeSink({
+    apiKey: d.key,
+    host: d.host,
+    requestTimeoutMs: c.POSTHOG_REQUEST_TIMEOUT_MS,
+    fetchRetryCount: c.POSTHOG_FETCH_RETRY_COUNT,
+    ...(c.POSTHOG_HTTP === 'fetch' ? { fetch: globalThis.fetch } : {}),
+  });
 }
 
 /**

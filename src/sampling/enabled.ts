@@ -22,7 +22,7 @@ export function createEnabledSampling(c: SamplingSettings, timeoutMs: number, lo
       log,
       ...(fetchImpl ? { fetch: fetchImpl } : {}),
     }),
-    capture: new PostHogRawCapture({ projectKey: c.POSTHOG_API_KEY!, host: c.POSTHOG_HOST, timeoutMs }),
+    capture: new PostHogRawCapture({ projectKey: c.POSTHOG_API_KEY!, host: c.POSTHOG_HOST, timeoutMs, ...(c.POSTHOG_HTTP === 'fetch' ? { fetch: globalThis.fetch } : {}) }),
     timeoutMs,
   };
 }

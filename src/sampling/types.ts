@@ -78,6 +78,8 @@ export interface IngestSampling {
 export interface SamplingSettings {
   POSTHOG_API_KEY?: string;
   POSTHOG_HOST: string;
+  /** `fetch`: posthog-node's own global fetch for raw captures instead of tally's node:http one. */
+  POSTHOG_HTTP?: 'node' | 'fetch';
   POSTHOG_PERSONAL_API_KEY?: string;
   TALLY_SAMPLING_FLAG_KEY: string;
   TALLY_SAMPLING_PERSON_PROPERTIES: PersonPropertyMapping;

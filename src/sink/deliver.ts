@@ -13,6 +13,7 @@
  */
 import { PostHog } from 'posthog-node';
 import { remainingMs } from '../util/deadline';
+import { nodeHttpFetch } from './http-fetch';
 
 type PostHogOptions = NonNullable<ConstructorParameters<typeof PostHog>[1]>;
 type Fetch = NonNullable<PostHogOptions['fetch']>;
@@ -32,6 +33,7 @@ export interface DeliveryOptions {
   maxBatchSize: number;
   /** Longest the whole delivery may take (also capped by the invocation's deadline). */
   timeoutMs?: number;
+  /** Default: {@link nodeHttpFetch} (./http-fetch.ts); `globalThis.fetch` is posthog-node's own choice. */
   fetch?: Fetch;
 }
 
@@ -68,7 +70,7 @@ export async function deliverWithPostHogNode(messages: readonly CaptureMessage[]
     fetchRetryDelay: o.fetchRetryDelayMs,
     enableLocalEvaluation: false,
     enableExceptionAutocapture: false,
-    ...(o.fetch ? { fetch: o.fetch } : {}),
+    fetch: o.fetch ?? nodeHttpFetch,
   });
   let sent = 0;
   let lastError: unknown;

@@ -42,6 +42,13 @@ test('delivers every event, gzip, with our uuids, timestamps and properties', as
   expect(e.properties).toMatchObject({ calls: 8, distinctId: 'user-7', $geoip_disable: true });
 });
 
+test('with POSTHOG_HTTP=fetch (posthog-node\'s own global fetch) delivers the same', async () => {
+  const sink = new PostHogNodeSink({ apiKey: 'phc_project', host: standin.url, maxBatchSize: 100, fetch: globalThis.fetch });
+  await sink.send(events(150));
+  expect(standin.unique).toHaveLength(150);
+  expect(standin.batches.every((b) => b.gzipped)).toBe(true);
+});
+
 test('rejects when PostHog answers 503, so the outbox keeps the events', async () => {
   standin.setDown('503');
   const sink = new PostHogNodeSink({ apiKey: 'phc_project', host: standin.url, fetchRetryCount: 0 });

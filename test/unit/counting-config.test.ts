@@ -15,9 +15,15 @@ describe('counting configuration', () => {
     [{ TALLY_DIMENSIONS: 'has space' }, 'TALLY_DIMENSIONS'],
     [{ TALLY_GRACE_SECONDS: '300', TALLY_CLAIM_STALE_SECONDS: '120' }, 'TALLY_CLAIM_STALE_SECONDS'],
     [{ TALLY_SHARDS: '0' }, 'TALLY_SHARDS'],
+    [{ POSTHOG_HTTP: 'undici' }, 'POSTHOG_HTTP: must be node or fetch'],
   ])('refuses %j, naming %s', (env, name) => {
     expect(() => loadAggregatorConfig({ ...base, ...env })).toThrow(ConfigError);
     expect(() => loadAggregatorConfig({ ...base, ...env })).toThrow(name);
+  });
+
+  it('POSTHOG_HTTP: posthog-node goes out over node:http unless fetch is asked for', () => {
+    expect(loadAggregatorConfig(base).POSTHOG_HTTP).toBe('node');
+    expect(loadAggregatorConfig({ ...base, POSTHOG_HTTP: 'fetch' }).POSTHOG_HTTP).toBe('fetch');
   });
 
   it('accepts every window length that tiles an hour', () => {
