@@ -18,7 +18,6 @@ import { apiGatewayRoutes } from '../src/http/route-table';
 import type { RollupReport } from '../src/rollup/rollup';
 import { allShards } from '../src/store/keys';
 import { aggregationWindow } from '../src/windows';
-import { createSqsClient } from '../src/runtime/aws';
 import { createDynamoApi } from '../src/runtime/store';
 import { createProjectServices, type ProjectServices } from '../src/runtime/projects';
 import { projectSinks } from '../src/rollup/sinks';
@@ -191,8 +190,6 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
       visibilityTimeoutSeconds: o.visibilityTimeoutSeconds,
     });
     const aws = { AWS_REGION: o.region, TALLY_SQS_ENDPOINT: sqs.endpoint, TALLY_DYNAMODB_ENDPOINT: dynamo.endpoint };
-    const sqsClient = createSqsClient(aws);
-    started.push({ stop: async () => sqsClient.destroy() });
     const dynamoApi = createDynamoApi(aws);
     started.push({ stop: async () => dynamoApi.destroy() });
     const store = new DynamoUsageStore(dynamoApi, { tableName: TABLE, concurrency: o.dynamoConcurrency });
@@ -309,7 +306,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
     const poller = new SqsPoller({
       queueUrl: res.queueUrl,
       queueArn: res.queueArn,
-      sqs: sqsClient,
+      endpoint: sqs.endpoint, // tally's JSON-protocol SQS client, as ingest's (local/poller.ts)
       region: o.region,
       handler: aggregator,
       batchSize: o.batchSize,

@@ -6,7 +6,7 @@ import { failedIds, type PollerOptions, SqsPoller } from '../../local/poller';
 
 const region = 'us-east-1';
 
-describe('SqsPoller (real fauxqs)', () => {
+describe.each(['json', 'sdk'] as const)('SqsPoller (real fauxqs), client=%s', (impl) => {
   let sqs: Emulator;
   let dynamo: Emulator;
   let client: SQSClient;
@@ -37,8 +37,8 @@ describe('SqsPoller (real fauxqs)', () => {
       sqsEndpoint: sqs.endpoint,
       region,
       tableName: 'tally-poller-test',
-      queueName: `poller-${n}`,
-      dlqName: `poller-${n}-dlq`,
+      queueName: `poller-${impl}-${n}`,
+      dlqName: `poller-${impl}-${n}-dlq`,
       maxReceiveCount,
       visibilityTimeoutSeconds,
     });
@@ -54,7 +54,7 @@ describe('SqsPoller (real fauxqs)', () => {
     }
   };
   const poller = (q: Resources, opts: Partial<PollerOptions> & Pick<PollerOptions, 'handler'>) => {
-    const p = new SqsPoller({ queueUrl: q.queueUrl, endpoint: sqs.endpoint, region, onError: () => undefined, ...opts });
+    const p = new SqsPoller({ queueUrl: q.queueUrl, endpoint: sqs.endpoint, client: impl, region, onError: () => undefined, ...opts });
     pollers.push(p);
     return p;
   };
