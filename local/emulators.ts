@@ -86,7 +86,7 @@ const DYNALITE_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const dynalite = require(workerData.entry);
 // dynalite 4 ends a Query's or Scan's stream by calling iterator.return(), which abstract-level's
-// iterators do not have: the LevelDB iterator was never closed, and each Query leaked ~5 KB of native
+// iterators do not have: the LevelDB iterator was never closed, and each Query leaked ~9 KB of native
 // memory (RSS grew ~45 MB a minute under npm start's load). Closing it is what return() is for.
 const abstractLevel = require(require.resolve('abstract-level', { paths: [require('node:path').dirname(workerData.entry)] }));
 for (const C of [abstractLevel.AbstractIterator, abstractLevel.AbstractKeyIterator, abstractLevel.AbstractValueIterator]) {
@@ -131,7 +131,20 @@ process.emitWarning = function (warning, ...rest) {
   if (String(warning && warning.message ? warning.message : warning).includes('SQLite')) return;
   return emitWarning.call(process, warning, ...rest);
 };
-import(workerData.entry)
+// fauxqs keeps its data in SQLite in WAL mode with synchronous=FULL: an fsync on every insert, receive and
+// delete of a message, a third of its worker's time under npm start's load. NORMAL, in WAL mode, keeps every
+// committed write through a crash or kill -9 of this process (only an OS crash or power loss may undo the
+// last ones), which is what a local stack needs.
+const sqliteNormal = import(new URL('persistence.js', workerData.entry).href).then((p) => {
+  const prepare = p.PersistenceManager && p.PersistenceManager.prototype.prepareStatements;
+  if (typeof prepare !== 'function') throw new Error('fauxqs has no PersistenceManager.prototype.prepareStatements any more: update the SQLite setting in local/emulators.ts');
+  p.PersistenceManager.prototype.prepareStatements = function () {
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    return prepare.call(this);
+  };
+});
+sqliteNormal
+  .then(() => import(workerData.entry))
   .then((m) => m.startFauxqs(workerData.options))
   .then((server) => {
     parentPort.once('message', () => {
