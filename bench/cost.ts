@@ -21,6 +21,9 @@ export const PRICES = {
   cloudwatchLogsPerGb: 0.5,
   /** PostHog product analytics, per event, marginal rate above 250M events/month (1M calls/minute is 43.2B/month). */
   posthogPerEventHighVolume: 0.000009,
+  /** DynamoDB Standard storage, and continuous backups (point-in-time recovery, on in lib/storage.ts), per GB-month. */
+  dynamoStoragePerGbMonth: 0.25,
+  dynamoPitrPerGbMonth: 0.2,
   /** PostHog's first paid tier (1–2M events/month), for a small user. */
   posthogPerEventFirstTier: 0.00005,
 } as const;
@@ -55,6 +58,15 @@ export const ASSUMPTIONS = {
   accessLogBytesPerRequest: 450,
   /** Roll-up invocations per 1M calls: one per minute, at 1M calls per minute. */
   rollupInvocationsPer1M: 1,
+  /**
+   * Days a claim is stored: TALLY_DEDUPE_TTL_DAYS (15), plus the time DynamoDB's TTL takes to delete an
+   * expired item (typically within a few days; 2 assumed).
+   */
+  claimStoredDays: 17,
+  /** Days a per-minute counter item is stored (TALLY_MINUTE_TTL_DAYS 14 + 2 for TTL deletion). */
+  counterStoredDays: 16,
+  /** Bytes of a counter item, incl. DynamoDB's 100 per item (a minute counter: key, n, high-water mark). */
+  counterItemBytes: 180,
 };
 
 export interface CostLine {
@@ -120,6 +132,10 @@ export function computeCosts(inp: CostInputs): CostRow[] {
       const rollMs = (cnt.rollupCpuUsPerCall * 1e6) / 1000 / vRoll + (counterWritesPer1M * a.dynamoWriteMs) / (a.dynamoConcurrency * 4);
       const lr = lambdaUsd(a.rollupInvocationsPer1M, rollMs, a.rollupMemoryMb);
       const sqsRequests = messages + (2 * messages) / a.messagesPerReceive;
+      // Storage, per 1M calls: each message's claim for its retention; counters as an upper bound (every
+      // counter write a new item kept as long as a minute item; hour, day and month items are rewritten).
+      const gbMonth = (items: number, bytes: number, days: number) => ((items * bytes) / 1e9) * (days / 30);
+      const storageGbMonths = gbMonth(messages, cnt.claimItemBytes, a.claimStoredDays) + gbMonth(counterWritesPer1M, a.counterItemBytes, a.counterStoredDays);
       const logBytes = requests * a.ingestLogBytesPerRequest + invocations * a.aggregatorLogBytesPerInvocation + a.rollupInvocationsPer1M * a.rollupLogBytesPerInvocation;
       const lines: CostLine[] = [
         front === 'http-api'
@@ -140,6 +156,11 @@ export function computeCosts(inp: CostInputs): CostRow[] {
         { item: 'Lambda roll-up', usd: lr.requests + lr.duration, how: `${a.rollupInvocationsPer1M} invocation(s) × ${lr.billedMs} ms (${cnt.rollupCpuUsPerCall} µs CPU/call measured + ${round(counterWritesPer1M, 0)} counter writes × ${a.dynamoWriteMs} ms ÷ ${a.dynamoConcurrency * 4}) × 1.73 GB` },
         { item: 'DynamoDB writes', usd: (cnt.writeUnitsPer1M / 1e6) * PRICES.dynamoWriteUnitPerM, how: `${cnt.writeUnitsPer1M} write units measured × $0.625/M (claims ${cnt.writeUnitsByKindPer1M.claims}, counters ${counterWritesPer1M}, the rest ${round(cnt.writeUnitsPer1M - cnt.writeUnitsByKindPer1M.claims - counterWritesPer1M, 0)})` },
         { item: 'DynamoDB reads', usd: (cnt.readUnitsPer1M / 1e6) * PRICES.dynamoReadUnitPerM, how: `${cnt.readUnitsPer1M} read units measured × $0.125/M` },
+        {
+          item: 'DynamoDB storage + backups',
+          usd: storageGbMonths * (PRICES.dynamoStoragePerGbMonth + PRICES.dynamoPitrPerGbMonth),
+          how: `${round(storageGbMonths * 1000, 2)} MB-months: ${messages} claims × ${cnt.claimItemBytes} B measured × ${a.claimStoredDays} days + ≤ ${round(counterWritesPer1M, 0)} counter items × ${a.counterItemBytes} B × ${a.counterStoredDays} days; × $${PRICES.dynamoStoragePerGbMonth + PRICES.dynamoPitrPerGbMonth}/GB-month (storage + point-in-time recovery)`,
+        },
         { item: 'CloudWatch Logs', usd: logUsd(logBytes), how: `${round(logBytes / 1024, 0)} KB (ingest ${a.ingestLogBytesPerRequest} B/request, aggregator and roll-up ${a.aggregatorLogBytesPerInvocation} B/invocation) × $0.50/GB` },
         { item: 'PostHog events', usd: cnt.posthogEventsPer1M * PRICES.posthogPerEventHighVolume, how: `${cnt.posthogEventsPer1M} batch events measured × $${PRICES.posthogPerEventHighVolume}` },
       ];

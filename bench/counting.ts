@@ -65,6 +65,8 @@ export interface AggregatorRow {
   pairs: number;
   /** Mean SQS message body, bytes. */
   avgBodyBytes: number;
+  /** Mean size of a message's claim item, incl. DynamoDB's 100 bytes per item (what storage bills). */
+  claimItemBytes: number;
   /** Aggregator runs: calls/s and CPU per call in this process (parse, claims, deltas, signing). */
   eventsPerSecond: number;
   cpuUsPerCall: number;
@@ -164,6 +166,8 @@ class Meter {
   writeUnits: WriteUnits = { claims: 0, deltas: 0, markers: 0, counters: 0, outbox: 0, state: 0, other: 0 };
   readUnits = 0;
   reads = 0;
+  /** Claim items put, and their bytes. */
+  claims = { items: 0, bytes: 0 };
   private sizes = new Map<string, number>();
 
   reset(): void {
@@ -171,6 +175,7 @@ class Meter {
     this.writeUnits = { claims: 0, deltas: 0, markers: 0, counters: 0, outbox: 0, state: 0, other: 0 };
     this.readUnits = 0;
     this.reads = 0;
+    this.claims = { items: 0, bytes: 0 };
   }
 
   wrap(api: DynamoApi): DynamoApi {
@@ -188,6 +193,10 @@ class Meter {
         const bytes = itemBytes(i.Item as never);
         this.sizes.set(`${pk}\u0000${i.Item!.sk!.S!}`, bytes);
         wu(pk, bytes);
+        if (kindOf(pk) === 'claims') {
+          this.claims.items++;
+          this.claims.bytes += bytes;
+        }
         return api.putItem(i);
       },
       updateItem: async (i) => {
@@ -383,6 +392,7 @@ export async function runCountingBench(o: { quick: boolean }): Promise<CountingR
         runs: t.runs.length,
         pairs: t.pairs,
         avgBodyBytes: t.avgBodyBytes,
+        claimItemBytes: round(meter.claims.bytes / Math.max(1, meter.claims.items), 0),
         eventsPerSecond: round((t.calls / aggWall) * 1000, 0),
         cpuUsPerCall: round(aggCpu / t.calls, 1),
         rollupMs: round(rollupMs, 0),

@@ -2,8 +2,9 @@
  * Benchmark 6: memory under sustained load. `npm start` itself — its own entry point, its defaults (data
  * in a directory, batch events printed and appended to a JSONL file, sampling on against the local flag
  * file) — takes single-event requests paced at 1,500/s for 10 minutes; its resident set size (from
- * /proc) is sampled every 10 s, then once more after a minute idle. It holds steady when the second
- * five minutes add little to the first: no state grows with the length of the load.
+ * /proc) is sampled every 10 s through the load, the drain and a minute idle. It holds steady when the
+ * second five minutes add little to the first: no state grows with the length of the load. RSS is split
+ * into anonymous memory (heaps, native allocations) and file-backed pages (LevelDB's mapped tables).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,7 +15,9 @@ import { progress, REPO, round, sleep, traffic } from './lib';
 import { runLoad } from './loadgen';
 
 export interface SoakRow {
+  /** Offered requests/s, and what the stack accepted on average. */
   rate: number;
+  achievedRate: number;
   durationMs: number;
   requests: number;
   failed: number;
@@ -26,13 +29,18 @@ export interface SoakRow {
   rssEndMb: number;
   rssMaxMb: number;
   rssIdleMb: number;
+  /** At the end of the load: anonymous and file-backed resident memory, MB. */
+  rssAnonEndMb: number;
+  rssFileEndMb: number;
+  /** From the end of the load until every acknowledged call was counted. */
+  drainMs: number;
   /** RSS growth over the second half of the load, % of the half-way figure. */
   growthSecondHalfPercent: number;
 }
 
-/** Resident set size of a process, MB (Linux /proc). */
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** Resident set size of a process, MB (Linux /proc): `VmRSS`, `RssAnon` or `RssFile`. */
+function rssMb(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? round(Number(m[1]) / 1024, 0) : 0;
 }
 
@@ -82,8 +90,10 @@ export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
       rate,
       durationMs,
     });
-    clearInterval(sampler);
     const rssEnd = rss();
+    const rssAnonEnd = rssMb(proc.pid!, 'RssAnon');
+    const rssFileEnd = rssMb(proc.pid!, 'RssFile');
+    const d0 = Date.now();
     // Counted means queryable: wait until the total stops moving (the queue drained).
     let stored = -1;
     for (let i = 0; i < 600; i++) {
@@ -92,11 +102,15 @@ export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
       stored = n;
       await sleep(1000);
     }
+    const drainMs = Date.now() - d0;
     await sleep(idleMs);
+    clearInterval(sampler); // sampled through the drain and the idle minute too
     const rssIdle = rss();
-    const half = samples.reduce((best, s) => (Math.abs(s[0] * 1000 - durationMs / 2) < Math.abs(best[0] * 1000 - durationMs / 2) ? s : best), samples[0]!);
+    const loadSamples = samples.filter((x) => x[0] * 1000 <= durationMs + everyMs / 2);
+    const half = loadSamples.reduce((best, s) => (Math.abs(s[0] * 1000 - durationMs / 2) < Math.abs(best[0] * 1000 - durationMs / 2) ? s : best), samples[0]!);
     const row: SoakRow = {
       rate,
+      achievedRate: round((load.ok / load.wallMs) * 1000, 0),
       durationMs,
       requests: load.ok,
       failed: load.failed,
@@ -105,11 +119,14 @@ export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
       rssStartMb: samples[0]![1],
       rssHalfMb: half[1],
       rssEndMb: rssEnd,
-      rssMaxMb: Math.max(rssEnd, ...samples.map((x) => x[1])),
+      rssMaxMb: Math.max(rssEnd, rssIdle, ...samples.map((x) => x[1])),
       rssIdleMb: rssIdle,
+      rssAnonEndMb: rssAnonEnd,
+      rssFileEndMb: rssFileEnd,
+      drainMs,
       growthSecondHalfPercent: round((100 * (rssEnd - half[1])) / Math.max(1, half[1]), 1),
     };
-    progress(`soak: ${row.requests} requests (${row.failed} failed, lost ${row.lost}); RSS ${row.rssStartMb} → ${row.rssHalfMb} (half) → ${row.rssEndMb} MB (end), max ${row.rssMaxMb}, idle ${row.rssIdleMb}; second half ${row.growthSecondHalfPercent} %`);
+    progress(`soak: ${row.requests} requests (${row.achievedRate}/s; ${row.failed} failed, lost ${row.lost}), drained ${round(drainMs / 1000, 1)} s after; RSS ${row.rssStartMb} → ${row.rssHalfMb} (half) → ${row.rssEndMb} MB (end), max ${row.rssMaxMb}, idle ${row.rssIdleMb}; at the end ${row.rssAnonEndMb} MB anonymous + ${row.rssFileEndMb} MB file-backed; second half ${row.growthSecondHalfPercent} %`);
     return row;
   } finally {
     proc.kill('SIGTERM');
