@@ -19,7 +19,7 @@ import { runIngestBench, runPostHogHttpBench } from './ingest';
 import { argv, progress, REPO } from './lib';
 import { runNaiveBench } from './naive';
 import { runSoakBench } from './soak';
-import { evaluateGoals, load, machine, renderSvg, renderTables, type BenchResults } from './report';
+import { evaluateGoals, load, machine, renderSvg, renderTables, speedProbe, type BenchResults } from './report';
 
 const SECTIONS = ['ingest', 'cold', 'counting', 'e2e', 'naive', 'soak', 'client', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     quick,
     startedAt: new Date().toISOString(),
     finishedAt: '',
-    machine: { ...machine(), loadavgStart: load(), loadavgEnd: [] },
+    machine: { ...machine(), loadavgStart: load(), loadavgEnd: [], probeStart: speedProbe() },
     durationsMs: {},
     goals: [],
   };
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
 
   r.finishedAt = new Date().toISOString();
   r.machine.loadavgEnd = load();
+  r.machine.probeEnd = speedProbe();
   r.goals = evaluateGoals(r);
   const tables = renderTables(r);
   const svg = renderSvg(r);

@@ -2,6 +2,7 @@
  * Output of `npm run bench`: the results JSON, a text table for the terminal (also Markdown), and an
  * SVG chart written by hand (no charting library): six panels of horizontal bars with goal lines.
  */
+import { createHash } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { clientGoals, clientTable, type ClientResults } from './client';
 import type { ColdStartRow } from './cold-start';
@@ -26,7 +27,17 @@ export interface BenchResults {
   quick: boolean;
   startedAt: string;
   finishedAt: string;
-  machine: { cpus: number; model: string; node: string; platform: string; loadavgStart: number[]; loadavgEnd: number[] };
+  machine: {
+    cpus: number;
+    model: string;
+    node: string;
+    platform: string;
+    loadavgStart: number[];
+    loadavgEnd: number[];
+    /** {@link speedProbe} at the start and at the end: this shared machine's speed varies. */
+    probeStart?: SpeedProbe;
+    probeEnd?: SpeedProbe;
+  };
   durationsMs: Record<string, number>;
   ingest?: IngestRow[];
   posthogHttp?: PostHogHttpRow[];
@@ -45,6 +56,30 @@ export function machine(): Pick<BenchResults['machine'], 'cpus' | 'model' | 'nod
   return { cpus: c.length, model: c[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}` };
 }
 export const load = (): number[] => loadavg().map((v) => round(v, 2));
+
+/** Operations per ms of CPU of two fixed loops (sha256 of 1 KB; JSON round trip of a small object). */
+export interface SpeedProbe {
+  sha256PerMs: number;
+  jsonPerMs: number;
+}
+
+/**
+ * A fixed amount of work timed in CPU: on a shared (virtual) machine the same code runs at different
+ * speeds at different times, so each run says how fast the machine was when it started and ended.
+ */
+export function speedProbe(): SpeedProbe {
+  const buf = Buffer.alloc(1024, 1);
+  const obj = { a: [1, 2, 3], b: 'x'.repeat(100), c: { d: 1 } };
+  let c0 = process.cpuUsage();
+  for (let i = 0; i < 100_000; i++) createHash('sha256').update(buf).digest();
+  let c = process.cpuUsage(c0);
+  const sha256PerMs = round(100_000 / ((c.user + c.system) / 1000), 0);
+  c0 = process.cpuUsage();
+  for (let i = 0; i < 200_000; i++) JSON.parse(JSON.stringify(obj));
+  c = process.cpuUsage(c0);
+  return { sha256PerMs, jsonPerMs: round(200_000 / ((c.user + c.system) / 1000), 0) };
+}
+const probe = (p?: SpeedProbe): string => (p ? `, speed probe ${p.sha256PerMs} sha256/ms, ${p.jsonPerMs} JSON/ms` : '');
 
 const fmt = (v: number, d = 0): string => v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: 0 });
 
@@ -232,7 +267,7 @@ function table(head: string[], rows: Array<Array<string | number>>): string {
 /** The Markdown tables printed at the end of a run and saved as summary.md. */
 export function renderTables(r: BenchResults): string {
   const out: string[] = [];
-  out.push(`tally benchmark${r.quick ? ' (--quick: harness check, numbers not meaningful)' : ''} — ${r.finishedAt}, ${r.machine.cpus} × ${r.machine.model}, Node ${r.machine.node}, load ${r.machine.loadavgStart.join('/')}`);
+  out.push(`tally benchmark${r.quick ? ' (--quick: harness check, numbers not meaningful)' : ''} — ${r.finishedAt}, ${r.machine.cpus} × ${r.machine.model}, Node ${r.machine.node}, load ${r.machine.loadavgStart.join('/')}${probe(r.machine.probeStart)} at the start${probe(r.machine.probeEnd)} at the end`);
   if (r.goals.length) {
     out.push('\nGoals');
     out.push(table(['goal', 'target', 'measured', 'met'], r.goals.map((g) => [g.goal, g.target, g.measured, g.met ? 'yes' : 'NO'])));
