@@ -58,10 +58,12 @@ export interface LocalStackOptions {
   /** Concurrent aggregator invocations. */
   concurrency: number;
   /**
-   * DynamoDB requests each aggregator run keeps in flight (AWS: 32). dynalite serves one at a time, so
-   * more only queues answers that then land in bursts on the event loop the front shares: measured at
-   * 20 requests/s of 90 calls with sampling on, p99 821 ms at 32 against 191 ms at 8, with the same
-   * aggregation rate (npm run bench: 7,880 events/s at 8, 7,492 at 32).
+   * DynamoDB requests each aggregator run keeps in flight (AWS: 32, and here too). dynalite serves one
+   * at a time, but with the 2 cores shared by the front, ingest, fauxqs and a load generator, 8 left it
+   * waiting between answers: at 1,500 single-event requests/s for 15 s the queue drained 4.9–8.3 s after
+   * the load at 8, 1.6–4.3 s at 32, for an ingest p99 of 89–97 ms at 8 and 111–116 ms at 32 (6 runs each,
+   * interleaved). (With the AWS SDK clients, before counting v2, 32 had cost an Artillery run a p99 of
+   * 821 ms against 191 ms at 8.)
    */
   dynamoConcurrency: number;
   /** Queue visibility timeout: how long a failed message waits before it is retried. */
@@ -121,7 +123,7 @@ export const localStackDefaults = {
   batchSize: 1000,
   batchWindowMs: 1000,
   concurrency: 2,
-  dynamoConcurrency: 8,
+  dynamoConcurrency: 32,
   visibilityTimeoutSeconds: 30,
   staleSeconds: 30,
   maxReceiveCount: 5,
