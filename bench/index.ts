@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only ingest,cold,counting,e2e,naive,soak,client,cost]`
+ * `npm run bench [-- --quick] [-- --only ingest,cold,counting,e2e,naive,soak,client,cost] [-- --soak-rate N]`
  *
  * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
  * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   }
   if (only.has('e2e')) r.e2e = await timed('4. end to end', () => runE2eBench({ quick }));
   if (only.has('naive')) r.naive = await timed('5. naive approaches', () => runNaiveBench({ quick }));
-  if (only.has('soak')) r.soak = await timed('6. memory under sustained load', () => runSoakBench({ quick }));
+  const soakRate = a.get('soak-rate') ? Number(a.get('soak-rate')) : undefined;
+  if (only.has('soak')) r.soak = await timed('6. memory under sustained load', () => runSoakBench({ quick, ...(soakRate ? { rate: soakRate } : {}) }));
   if (only.has('client')) r.client = await timed('7. client', () => runClientBench({ quick }));
   if (only.has('cost') && r.ingest && r.counting) {
     r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows: computeCosts({ ingest: r.ingest, counting: r.counting.rows }) };

@@ -44,8 +44,8 @@ function rssMb(pid: number, field = 'VmRSS'): number {
   return m ? round(Number(m[1]) / 1024, 0) : 0;
 }
 
-export async function runSoakBench(o: { quick: boolean }): Promise<SoakRow> {
-  const rate = o.quick ? 200 : 1500;
+export async function runSoakBench(o: { quick: boolean; rate?: number }): Promise<SoakRow> {
+  const rate = o.rate ?? (o.quick ? 200 : 1500);
   const durationMs = o.quick ? 5000 : 10 * 60_000;
   const everyMs = o.quick ? 1000 : 10_000;
   const idleMs = o.quick ? 1000 : 60_000;

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTallyStandin, type TallyStandin } from '../support/tally-standin';
+import { sleep, until } from '../support/wait';
 
 const KEY = 'tally_standin_key';
 let standin: TallyStandin;
@@ -28,14 +29,6 @@ function client(o: Partial<TallyOptions> = {}, errors: TallyError[] = []): Tally
   return t;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
 const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('batching', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTally, uuidv7, type Tally, type TallyError, type TallyOptions } from '../../client/src';
 import { startTallyStandin, type TallyStandin } from '../support/tally-standin';
+import { sleep, until } from '../support/wait';
 
 const KEY = 'tally_standin_key';
 let standin: TallyStandin;
@@ -29,14 +30,6 @@ function client(o: Partial<TallyOptions> = {}, errors: TallyError[] = []): Tally
   const t = createTally({ url: standin.url, key: KEY, spool: dir, onError: (e) => errors.push(e), retryBaseDelayMs: 5, retryMaxDelayMs: 50, ...o });
   clients.push(t);
   return t;
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
 }
 const segments = () => readdirSync(dir).filter((n) => n !== 'lock').sort();
 const uuidsIn = (name: string) =>

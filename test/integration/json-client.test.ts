@@ -3,17 +3,17 @@
  * bounded by the invocation's deadline, no retry that cannot finish, the retry budget, clock-skew
  * correction, and endpoints by partition.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AwsCallError, AwsJsonClient } from '../../src/aws/json-client';
 import { dnsSuffix } from '../../src/aws/endpoints';
 import { RetryBudget } from '../../src/aws/retry-budget';
 import { DeadlineExceededError, withDeadline } from '../../src/util/deadline';
+import { listenLoopback, type LoopbackServer } from '../support/loopback';
 
 const creds = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' };
 type Step = (req: IncomingMessage, res: ServerResponse) => void;
 
-let server: Server;
+let server: LoopbackServer;
 let endpoint: string;
 let script: Step[] = [];
 let seen: IncomingMessage[] = [];
@@ -22,18 +22,14 @@ const fail500: Step = (_req, res) => res.writeHead(500, { 'content-type': 'appli
 const hang: Step = () => undefined; // accepts the request and never answers
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = await listenLoopback((req, res) => {
     seen.push(req);
     req.resume();
     req.on('end', () => (script.shift() ?? ok)(req, res));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = server.url;
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.close());
 beforeEach(() => {
   script = [];
   seen = [];

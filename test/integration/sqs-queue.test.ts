@@ -7,8 +7,6 @@
  * The JSON client's own signing and credentials are checked at the end.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { CreateQueueCommand, ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { BadRequestError, QueueUnavailableError } from '../../src/errors';
 import { packMessages } from '../../src/queue/pack';
@@ -16,6 +14,7 @@ import { createEventQueue, type QueueConfig } from '../../src/runtime/queue';
 import type { QueueMessageBody, QueuedEvent } from '../../src/types';
 import { withDeadline } from '../../src/util/deadline';
 import { localAwsClientConfig, startSqs, type Emulator } from '../../local/emulators';
+import { listenLoopback, type LoopbackServer } from '../support/loopback';
 
 jest.setTimeout(30_000);
 
@@ -94,7 +93,7 @@ describe.each(IMPLEMENTATIONS)('TALLY_AWS_CLIENT=%s', (impl) => {
   });
 
   describe('failure semantics (scripted server)', () => {
-    let server: Server;
+    let server: LoopbackServer;
     let endpoint: string;
     type Entry = { Id: string; MessageBody: string };
     let script: Array<(entries: Entry[]) => { status: number; body: unknown } | 'destroy' | 'hang'> = [];
@@ -103,7 +102,7 @@ describe.each(IMPLEMENTATIONS)('TALLY_AWS_CLIENT=%s', (impl) => {
     let seen: { target: string; auth: string; entries: { Id: string; MessageBody: string }[] }[] = [];
 
     beforeAll(async () => {
-      server = createServer((req, res) => {
+      server = await listenLoopback((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
@@ -120,13 +119,9 @@ describe.each(IMPLEMENTATIONS)('TALLY_AWS_CLIENT=%s', (impl) => {
           res.end(JSON.stringify(r.body));
         });
       });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      endpoint = server.url;
     });
-    afterAll(async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    });
+    afterAll(() => server.close());
     beforeEach(() => {
       script = [];
       seen = [];
@@ -212,22 +207,18 @@ describe.each(IMPLEMENTATIONS)('TALLY_AWS_CLIENT=%s', (impl) => {
 });
 
 describe('the JSON client signs for SQS itself', () => {
-  let server: Server;
+  let server: LoopbackServer;
   let endpoint: string;
   const auth: string[] = [];
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    server = await listenLoopback((req, res) => {
       auth.push(String(req.headers.authorization));
       req.resume();
       req.on('end', () => res.writeHead(200).end(JSON.stringify({ Successful: [{ Id: '0' }], Failed: [] })));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = server.url;
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   test('each call signed for SQS in the queue region, naming the JSON target', async () => {
     await build('json', { TALLY_QUEUE_URL: `${endpoint}/1/q`, AWS_REGION: 'eu-west-1', TALLY_SQS_ENDPOINT: endpoint }).send([ev(1)]);
