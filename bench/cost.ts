@@ -9,6 +9,7 @@
  */
 import type { AggregatorRow } from './counting';
 import type { IngestRow } from './ingest';
+import { DEDUPE_TTL_DAYS } from '../lib/sizing';
 import { round } from './lib';
 
 export const PRICES = {
@@ -59,10 +60,11 @@ export const ASSUMPTIONS = {
   /** Roll-up invocations per 1M calls: one per minute, at 1M calls per minute. */
   rollupInvocationsPer1M: 1,
   /**
-   * Days a claim is stored: TALLY_DEDUPE_TTL_DAYS (15), plus the time DynamoDB's TTL takes to delete an
-   * expired item (typically within a few days; 2 assumed).
+   * Days a claim is stored: TALLY_DEDUPE_TTL_DAYS as the stack sets it (lib/sizing.ts: DLQ retention +
+   * queue retention + 1 = 19), plus the time DynamoDB's TTL takes to delete an expired item (typically
+   * within a few days; 2 assumed).
    */
-  claimStoredDays: 17,
+  claimStoredDays: DEDUPE_TTL_DAYS + 2,
   /** Days a per-minute counter item is stored (TALLY_MINUTE_TTL_DAYS 14 + 2 for TTL deletion). */
   counterStoredDays: 16,
   /** Bytes of a counter item, incl. DynamoDB's 100 per item (a minute counter: key, n, high-water mark). */

@@ -1,5 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only ingest,cold,counting,e2e,naive,soak,client,cost] [-- --soak-rate N]`
+ * `npm run bench -- --recompute`: the cost section, the goals, the tables and the chart of
+ * `bench/results/latest.json` derived again from its measurements (after a change to the cost model or the
+ * goals; nothing is measured).
  *
  * Runs the benchmark suite (see docs/PERFORMANCE.md), printing progress lines on stderr, then the
  * tables on stdout, and writes under bench/results/: `<timestamp>.json`, `latest.json`, `latest.svg`,
@@ -8,7 +11,7 @@
  *
  * Every server it starts listens on 127.0.0.1; every load is bounded in count and time.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runClientBench } from './client';
 import { runColdStartBench } from './cold-start';
@@ -24,8 +27,23 @@ import { evaluateGoals, load, machine, renderSvg, renderTables, speedProbe, type
 const SECTIONS = ['ingest', 'cold', 'counting', 'e2e', 'naive', 'soak', 'client', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
 
+/** `--recompute`: what latest.json derives from its measurements (cost, goals, tables, chart), derived again. */
+function recompute(outDir: string): void {
+  const file = join(outDir, 'latest.json');
+  const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  if (r.ingest && r.counting) r.cost = { prices: { ...PRICES }, assumptions: { ...ASSUMPTIONS }, rows: computeCosts({ ingest: r.ingest, counting: r.counting.rows }) };
+  r.goals = evaluateGoals(r);
+  const tables = renderTables(r);
+  writeFileSync(file, `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(join(outDir, 'latest.svg'), renderSvg(r));
+  writeFileSync(join(outDir, 'summary.md'), `${tables}\n`);
+  process.stdout.write(`\n${tables}\n\n`);
+  progress(`recomputed cost and goals of the run started ${r.startedAt}: bench/results/latest.{json,svg} and summary.md`);
+}
+
 async function main(): Promise<void> {
   const a = argv();
+  if (a.has('recompute')) return recompute(join(REPO, 'bench/results'));
   const quick = a.has('quick');
   const only = new Set((a.get('only') ?? SECTIONS.join(',')).split(',').map((s) => s.trim()) as Section[]);
   for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (one of ${SECTIONS.join(', ')})`);
