@@ -13,28 +13,20 @@ import { createFlagProxy, matchFlagRoute, type FlagProxyOptions } from '../http/
 import { json } from '../http/response';
 import { matchRoute } from '../http/route-table';
 import { METRICS, MetricUnit } from '../observability';
-import type { Authenticator } from '../projects/auth';
-import type { EventQueue } from '../queue/types';
 import { sampleQueuedEvents } from '../sampling/after-queue';
 import type { IngestSampling } from '../sampling/types';
 import { createIngest, type IngestDeps } from './ingest';
 import { createTokenRoute } from './tokens';
 
-export interface IngestServiceDeps {
-  queue: EventQueue;
-  /** Who a request is: secret keys and client tokens (src/projects/auth.ts, built by src/runtime/projects.ts). */
-  auth: Pick<Authenticator, 'authenticate'>;
-  /** Which browser origins each project allows (src/http/cors.ts). Unset: none. */
-  cors?: OriginRules;
-  rate?: IngestDeps['rate'];
-  quota?: IngestDeps['quota'];
-  limitTimeoutMs?: number;
+/**
+ * The ingest pipeline's dependencies (./ingest.ts: queue, keys and tokens, origins, limits, clock) —
+ * `onLimitUnavailable` is this service's: it counts and logs — plus the routes' own.
+ */
+export interface IngestServiceDeps extends Omit<IngestDeps, 'onLimitUnavailable'> {
   /** Master secret client tokens are signed with; unset: `POST /v1/tokens` answers 503. */
   tokenSecret?: Buffer;
   logger?: Pick<Logger, 'warn'>;
   metrics?: Pick<Metrics, 'addMetric'>;
-  limits?: IngestDeps['limits'];
-  now?: () => number;
   /** Sampled events are captured raw to PostHog after the queue took them. Unset: no sampling. */
   sampling?: IngestSampling;
   /** The deployment's PostHog for the flag routes (projects with their own use theirs). Unset: 503 `flags_unavailable` for the others. */

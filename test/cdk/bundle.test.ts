@@ -46,6 +46,18 @@ function chunks(dir: string): string[] {
   return fs.existsSync(c) ? fs.readdirSync(c).map((f) => `chunks/${f}`) : [];
 }
 
+
+/** What every probe of a built bundle runs with: a Lambda-like environment, its key imported from dynalite. */
+const probeEnv = () => ({
+  PATH: process.env.PATH ?? '',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'AKIDBUNDLETEST',
+  AWS_SECRET_ACCESS_KEY: 'x',
+  TALLY_API_KEYS: 'tally_bundle_test_key',
+  TALLY_TABLE_NAME: 'bundle-test',
+  AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+});
+
 describe('function bundles', () => {
   it('one asset per function', () => {
     expect(Object.keys(assets).sort()).toEqual([...NAMES].sort());
@@ -96,14 +108,8 @@ describe('function bundles', () => {
       console.log(JSON.stringify({ status: r.statusCode, body: JSON.parse(r.body) }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe], {
       env: {
-        PATH: process.env.PATH ?? '',
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'AKIDBUNDLETEST',
-        AWS_SECRET_ACCESS_KEY: 'x',
+        ...probeEnv(),
         TALLY_AWS_CLIENT: 'sdk',
-        TALLY_API_KEYS: 'tally_bundle_test_key',
-        TALLY_TABLE_NAME: 'bundle-test',
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         TALLY_QUEUE_URL: 'http://127.0.0.1:9/000000000000/q',
         AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9',
         POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -147,13 +153,7 @@ describe('function bundles', () => {
       process.exit(0); // the sampler's definitions poll would keep the process alive`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe], {
       env: {
-        PATH: process.env.PATH ?? '',
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'AKIDBUNDLETEST',
-        AWS_SECRET_ACCESS_KEY: 'x',
-        TALLY_API_KEYS: 'tally_bundle_test_key',
-        TALLY_TABLE_NAME: 'bundle-test',
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        ...probeEnv(),
         TALLY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/q',
         POSTHOG_API_KEY: 'phc_bundle_test',
         POSTHOG_PERSONAL_API_KEY: 'phx_bundle_test',
