@@ -46,7 +46,6 @@ function chunks(dir: string): string[] {
   return fs.existsSync(c) ? fs.readdirSync(c).map((f) => `chunks/${f}`) : [];
 }
 
-
 /** What every probe of a built bundle runs with: a Lambda-like environment, its key imported from dynalite. */
 const probeEnv = () => ({
   PATH: process.env.PATH ?? '',
