@@ -230,7 +230,7 @@ function sdkSqs(sqs: SQSClient): PollerSqs {
 
 /** The same calls in SQS's JSON protocol; a long poll's attempt is bounded by its wait plus 5 s. */
 function jsonSqs(endpoint: string, region: string): PollerSqs {
-  const c = new AwsJsonClient({ service: 'sqs', region, endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxSockets: 16 });
+  const c = new AwsJsonClient({ service: 'sqs', region, endpoint, credentials: localAwsClientConfig(endpoint, region).credentials, maxSockets: 16 });
   return {
     async receive(QueueUrl, max, WaitTimeSeconds) {
       const body = JSON.stringify({ QueueUrl, MaxNumberOfMessages: max, WaitTimeSeconds, MessageSystemAttributeNames: ['All'], MessageAttributeNames: ['All'] });

@@ -20,6 +20,7 @@ export function localSampling(c: LocalConfig, dataDir: string): { sampling: Loca
     timeoutMs: c.TALLY_SAMPLING_TIMEOUT_MS,
     pollSeconds: c.TALLY_SAMPLING_POLL_SECONDS,
     flagsProxyTimeoutMs: c.TALLY_FLAGS_PROXY_TIMEOUT_MS,
+    posthogHttp: c.POSTHOG_HTTP,
   };
   const mapped = c.TALLY_SAMPLING_PERSON_PROPERTIES.length ? `, person properties ${c.TALLY_SAMPLING_PERSON_PROPERTIES.map(([p, e]) => (p === e ? p : `${p}=${e}`)).join(',')}` : '';
   if (c.TALLY_SAMPLING === 'off') {

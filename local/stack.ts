@@ -116,6 +116,8 @@ export interface LocalSamplingOptions {
   timeoutMs?: number;
   pollSeconds?: number;
   flagsProxyTimeoutMs?: number;
+  /** How posthog-node's raw captures go out (`POSTHOG_HTTP`): tally's node:http fetch (default) or the global one. */
+  posthogHttp?: 'node' | 'fetch';
 }
 
 export const localStackDefaults = {
@@ -220,6 +222,7 @@ export async function startLocalStack(options: Partial<LocalStackOptions> & Pick
           TALLY_SAMPLING_PERSON_PROPERTIES: so.personProperties ?? [],
           TALLY_SAMPLING_TIMEOUT_MS: timeoutMs,
           TALLY_SAMPLING_POLL_SECONDS: so.pollSeconds ?? 30,
+          ...(so.posthogHttp ? { POSTHOG_HTTP: so.posthogHttp } : {}),
         },
         (level, message, extra) => o.log?.(`[sampling] ${level}: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
       );
